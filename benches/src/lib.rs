@@ -1,0 +1,61 @@
+//! Scenario generators shared by the benchmarks, so every figure in `benches/README.md` comes
+//! from a named, reproducible input.
+
+use mesos_core::resources::{Reservation, Resource, Resources};
+use mesos_core::values::{Range, Ranges};
+
+/// The roles used by the scenarios: `role0` .. `role{n-1}`.
+pub fn role_name(i: usize) -> String {
+    format!("role{i}")
+}
+
+/// A port set of `fragments` disjoint ranges of five ports each, starting at 31000 with gaps of
+/// five, the shape an agent's ports take after many tasks came and went.
+pub fn fragmented_ports(fragments: u64) -> Ranges {
+    Ranges::from_ranges_coalescing(
+        (0..fragments).map(|i| Range::new(31000 + i * 10, 31000 + i * 10 + 4)),
+    )
+    .expect("generated ranges are valid")
+}
+
+/// An agent with unreserved cpus, mem and disk, the same amounts statically reserved to each of
+/// `roles` roles, and a ports resource of `port_fragments` fragments.
+pub fn agent_with_reservations(roles: usize, port_fragments: u64) -> Resources {
+    let mut total = Resources::new();
+    total += &Resource::scalar("cpus", 16.0);
+    total += &Resource::scalar("mem", 65536.0);
+    total += &Resource::scalar("disk", 1_000_000.0);
+    total += &Resource::new(
+        "ports",
+        mesos_core::resources::ResourceValue::Ranges(fragmented_ports(port_fragments)),
+    );
+    for i in 0..roles {
+        let role = role_name(i);
+        for (name, amount) in [("cpus", 4.0), ("mem", 8192.0), ("disk", 100_000.0)] {
+            total += &Resource::scalar(name, amount).reserved_to(Reservation::static_to(&role));
+        }
+    }
+    total
+}
+
+/// `count` task-sized resources (0.1 cpus, 32 MB, one port), spread over `roles` roles
+/// (task `i` uses `role{i % roles}`'s reservation, or unreserved resources when `roles` is 0).
+pub fn task_resources(count: usize, roles: usize) -> Vec<Resources> {
+    (0..count)
+        .map(|i| {
+            let port = 31000 + (i as u64 % 100) * 10 + (i as u64 / 100) % 5;
+            let reserve = |r: Resource| {
+                if roles == 0 {
+                    r
+                } else {
+                    r.reserved_to(Reservation::static_to(role_name(i % roles)))
+                }
+            };
+            let mut task = Resources::new();
+            task += &reserve(Resource::scalar("cpus", 0.1));
+            task += &reserve(Resource::scalar("mem", 32.0));
+            task += &Resource::range("ports", port, port);
+            task
+        })
+        .collect()
+}

@@ -1,0 +1,447 @@
+//! [`Resources`]: a bag of resources with Mesos's arithmetic.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::{Add, AddAssign, Sub, SubAssign};
+
+use super::resource::{Reservation, Resource, ResourceValue};
+use crate::values::{Ranges, Scalar};
+
+/// One entry: a resource and, for shared resources, how many copies are held.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Slot {
+    resource: Resource,
+    /// Copies of a shared resource; always 1 for others.
+    count: u32,
+}
+
+/// A collection of resources kept in combined form: every pair of entries that could merge has
+/// been merged, so arithmetic works entry by entry.
+///
+/// Subtraction follows Mesos: taking more than is there removes the entry rather than going
+/// negative, so `a.contains(&b)` is exactly the condition under which `(a - b) + b == a`.
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    slots: Vec<Slot>,
+}
+
+impl Resources {
+    /// No resources.
+    pub const fn new() -> Resources {
+        Resources { slots: Vec::new() }
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Number of distinct entries.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The entries; each shared resource appears once (see [`Resources::shared_count`]).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Resource> + '_ {
+        self.slots.iter().map(|s| &s.resource)
+    }
+
+    /// How many copies of a shared resource are held (0 if none).
+    pub fn shared_count(&self, resource: &Resource) -> u32 {
+        self.slots
+            .iter()
+            .find(|s| s.resource.shared && s.resource == *resource)
+            .map_or(0, |s| s.count)
+    }
+
+    /// Adds one resource, merging it into a matching entry when it can.
+    pub fn add_resource(&mut self, resource: &Resource) {
+        self.add_slot(resource, 1);
+    }
+
+    fn add_slot(&mut self, resource: &Resource, count: u32) {
+        if resource.is_empty() || count == 0 {
+            return;
+        }
+        for slot in &mut self.slots {
+            if slot.resource.is_addable(resource) {
+                if resource.shared {
+                    slot.count = slot.count.saturating_add(count);
+                } else {
+                    slot.resource.value.add_assign(&resource.value);
+                }
+                return;
+            }
+        }
+        self.slots.push(Slot {
+            resource: resource.clone(),
+            count,
+        });
+    }
+
+    /// Takes one resource out. Entries that become empty or negative disappear.
+    pub fn subtract_resource(&mut self, resource: &Resource) {
+        self.subtract_slot(resource, 1);
+    }
+
+    fn subtract_slot(&mut self, resource: &Resource, count: u32) {
+        if resource.is_empty() || count == 0 {
+            return;
+        }
+        let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.resource.is_subtractable(resource))
+        else {
+            return;
+        };
+        let slot = &mut self.slots[i];
+        let gone = if resource.shared {
+            if slot.count <= count {
+                true
+            } else {
+                slot.count -= count;
+                false
+            }
+        } else {
+            slot.resource.value.sub_assign(&resource.value);
+            matches!(&slot.resource.value, ResourceValue::Scalar(s) if s.is_negative())
+                || slot.resource.is_empty()
+        };
+        if gone {
+            self.slots.swap_remove(i);
+        }
+    }
+
+    /// True when every entry of `other` fits in `self`.
+    pub fn contains(&self, other: &Resources) -> bool {
+        other.slots.iter().all(|want| {
+            self.slots.iter().any(|have| {
+                if want.resource.shared {
+                    have.resource == want.resource && have.count >= want.count
+                } else {
+                    have.resource.contains(&want.resource)
+                }
+            })
+        })
+    }
+
+    /// True when `resource` fits in `self`.
+    pub fn contains_resource(&self, resource: &Resource) -> bool {
+        resource.is_empty()
+            || self
+                .slots
+                .iter()
+                .any(|have| have.resource.contains(resource))
+    }
+
+    /// The entries for which `keep` is true.
+    pub fn filter(&self, mut keep: impl FnMut(&Resource) -> bool) -> Resources {
+        Resources {
+            slots: self
+                .slots
+                .iter()
+                .filter(|s| keep(&s.resource))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Reserved resources; with a role, only those reserved to exactly that role.
+    pub fn reserved(&self, role: Option<&str>) -> Resources {
+        match role {
+            None => self.filter(Resource::is_reserved),
+            Some(role) => self.filter(|r| r.is_reserved_to(role)),
+        }
+    }
+
+    /// Unreserved resources.
+    pub fn unreserved(&self) -> Resources {
+        self.filter(|r| !r.is_reserved())
+    }
+
+    /// Resources a framework in `role` may use: unreserved, or reserved to the role or one of
+    /// its ancestors.
+    pub fn allocatable_to(&self, role: &str) -> Resources {
+        self.filter(|r| r.is_allocatable_to(role))
+    }
+
+    /// Revocable resources.
+    pub fn revocable(&self) -> Resources {
+        self.filter(|r| r.revocable)
+    }
+
+    /// Non-revocable resources.
+    pub fn non_revocable(&self) -> Resources {
+        self.filter(|r| !r.revocable)
+    }
+
+    /// Persistent volumes.
+    pub fn persistent_volumes(&self) -> Resources {
+        self.filter(Resource::is_persistent_volume)
+    }
+
+    /// Shared resources.
+    pub fn shared(&self) -> Resources {
+        self.filter(|r| r.shared)
+    }
+
+    /// Non-shared resources.
+    pub fn non_shared(&self) -> Resources {
+        self.filter(|r| !r.shared)
+    }
+
+    /// Resources allocated to `role`.
+    pub fn allocated_to(&self, role: &str) -> Resources {
+        self.filter(|r| r.allocation_role.as_deref() == Some(role))
+    }
+
+    /// Reserved resources grouped by the role they are reserved to.
+    pub fn reservations(&self) -> BTreeMap<String, Resources> {
+        let mut out: BTreeMap<String, Resources> = BTreeMap::new();
+        for slot in &self.slots {
+            if let Some(r) = slot.resource.reservations.last() {
+                out.entry(r.role.clone())
+                    .or_default()
+                    .add_slot(&slot.resource, slot.count);
+            }
+        }
+        out
+    }
+
+    /// The same resources with every reservation and allocation removed, merged again.
+    pub fn flatten(&self) -> Resources {
+        self.map_resources(|r| {
+            r.reservations.clear();
+            r.allocation_role = None;
+        })
+    }
+
+    /// The same resources with reservations removed (allocation kept).
+    pub fn to_unreserved(&self) -> Resources {
+        self.map_resources(|r| r.reservations.clear())
+    }
+
+    /// Marks every resource as allocated to `role`.
+    pub fn allocate(&self, role: &str) -> Resources {
+        self.map_resources(|r| r.allocation_role = Some(role.to_string()))
+    }
+
+    /// Clears allocation information.
+    pub fn unallocate(&self) -> Resources {
+        self.map_resources(|r| r.allocation_role = None)
+    }
+
+    /// Pushes a reservation on top of every resource's stack (used by RESERVE).
+    pub fn push_reservation(&self, reservation: &Reservation) -> Resources {
+        self.map_resources(|r| r.reservations.push(reservation.clone()))
+    }
+
+    /// Pops the top reservation of every resource (used by UNRESERVE).
+    pub fn pop_reservation(&self) -> Resources {
+        self.map_resources(|r| {
+            r.reservations.pop();
+        })
+    }
+
+    fn map_resources(&self, mut change: impl FnMut(&mut Resource)) -> Resources {
+        let mut out = Resources::new();
+        for slot in &self.slots {
+            let mut r = slot.resource.clone();
+            change(&mut r);
+            out.add_slot(&r, slot.count);
+        }
+        out
+    }
+
+    /// Total of a scalar resource across all entries, if any entry has that name.
+    pub fn scalar(&self, name: &str) -> Option<Scalar> {
+        let mut total = None;
+        for slot in &self.slots {
+            if slot.resource.name == name
+                && let ResourceValue::Scalar(s) = slot.resource.value
+            {
+                total = Some(total.unwrap_or(Scalar::ZERO) + s);
+            }
+        }
+        total
+    }
+
+    /// Union of a ranges resource across all entries, if any entry has that name.
+    pub fn ranges(&self, name: &str) -> Option<Ranges> {
+        let mut total: Option<Ranges> = None;
+        for slot in &self.slots {
+            if slot.resource.name == name
+                && let ResourceValue::Ranges(r) = &slot.resource.value
+            {
+                total = Some(match total {
+                    Some(t) => t.union(r),
+                    None => r.clone(),
+                });
+            }
+        }
+        total
+    }
+
+    /// Total cpus.
+    pub fn cpus(&self) -> Option<Scalar> {
+        self.scalar("cpus")
+    }
+
+    /// Total memory in MB.
+    pub fn mem(&self) -> Option<Scalar> {
+        self.scalar("mem")
+    }
+
+    /// Total disk in MB.
+    pub fn disk(&self) -> Option<Scalar> {
+        self.scalar("disk")
+    }
+
+    /// Total GPUs.
+    pub fn gpus(&self) -> Option<Scalar> {
+        self.scalar("gpus")
+    }
+
+    /// All ports.
+    pub fn ports(&self) -> Option<Ranges> {
+        self.ranges("ports")
+    }
+
+    /// Scalar totals by name, ignoring reservations and flags (Mesos's "quantities").
+    pub fn scalar_quantities(&self) -> BTreeMap<&str, Scalar> {
+        let mut out: BTreeMap<&str, Scalar> = BTreeMap::new();
+        for slot in &self.slots {
+            if let ResourceValue::Scalar(s) = slot.resource.value {
+                *out.entry(slot.resource.name.as_str()).or_default() += s;
+            }
+        }
+        out
+    }
+
+    /// The `--resources` flag text for these resources, when they can be written that way: no
+    /// more than one static reservation each, and no disk details, flags, allocation or provider.
+    pub fn to_flag_text(&self) -> Option<String> {
+        let mut parts = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            let r = &slot.resource;
+            if r.disk.is_some()
+                || r.revocable
+                || r.shared
+                || r.allocation_role.is_some()
+                || r.provider_id.is_some()
+                || r.reservations.len() > 1
+                || r.is_dynamically_reserved()
+            {
+                return None;
+            }
+            match r.reservations.last() {
+                Some(res) => parts.push(format!("{}({}):{}", r.name, res.role, r.value)),
+                None => parts.push(format!("{}:{}", r.name, r.value)),
+            }
+        }
+        Some(parts.join(";"))
+    }
+}
+
+impl PartialEq for Resources {
+    /// Equal when each contains the other, regardless of entry order.
+    fn eq(&self, other: &Resources) -> bool {
+        self.slots.len() == other.slots.len() && self.contains(other) && other.contains(self)
+    }
+}
+
+impl Eq for Resources {}
+
+impl From<Resource> for Resources {
+    fn from(resource: Resource) -> Resources {
+        let mut out = Resources::new();
+        out.add_resource(&resource);
+        out
+    }
+}
+
+impl FromIterator<Resource> for Resources {
+    fn from_iter<I: IntoIterator<Item = Resource>>(iter: I) -> Resources {
+        let mut out = Resources::new();
+        for r in iter {
+            out.add_resource(&r);
+        }
+        out
+    }
+}
+
+impl<'a> FromIterator<&'a Resource> for Resources {
+    fn from_iter<I: IntoIterator<Item = &'a Resource>>(iter: I) -> Resources {
+        let mut out = Resources::new();
+        for r in iter {
+            out.add_resource(r);
+        }
+        out
+    }
+}
+
+impl AddAssign<&Resources> for Resources {
+    fn add_assign(&mut self, other: &Resources) {
+        for slot in &other.slots {
+            self.add_slot(&slot.resource, slot.count);
+        }
+    }
+}
+
+impl AddAssign<&Resource> for Resources {
+    fn add_assign(&mut self, other: &Resource) {
+        self.add_resource(other);
+    }
+}
+
+impl SubAssign<&Resources> for Resources {
+    fn sub_assign(&mut self, other: &Resources) {
+        for slot in &other.slots {
+            self.subtract_slot(&slot.resource, slot.count);
+        }
+    }
+}
+
+impl SubAssign<&Resource> for Resources {
+    fn sub_assign(&mut self, other: &Resource) {
+        self.subtract_resource(other);
+    }
+}
+
+impl Add<&Resources> for &Resources {
+    type Output = Resources;
+    fn add(self, other: &Resources) -> Resources {
+        let mut out = self.clone();
+        out += other;
+        out
+    }
+}
+
+impl Sub<&Resources> for &Resources {
+    type Output = Resources;
+    fn sub(self, other: &Resources) -> Resources {
+        let mut out = self.clone();
+        out -= other;
+        out
+    }
+}
+
+impl fmt::Display for Resources {
+    /// Mesos's log form: entries joined by `; `, `{}` when empty.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.slots.is_empty() {
+            return f.write_str("{}");
+        }
+        for (i, slot) in self.slots.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}", slot.resource)?;
+            if slot.resource.shared {
+                write!(f, "<{}>", slot.count)?;
+            }
+        }
+        Ok(())
+    }
+}
