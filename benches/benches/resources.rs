@@ -63,14 +63,18 @@ fn arithmetic(c: &mut Criterion) {
 
     // Floor: the same 1,000 additions with the resource structure stripped away — three
     // integer sums and a port bitmap.
-    let flat: Vec<(i64, i64, u64)> = tasks
+    let flat: Vec<(i64, i64, usize)> = tasks
         .iter()
         .map(|t| {
             let port = t
                 .ports()
                 .and_then(|p| p.iter().next().map(|r| r.begin))
                 .unwrap_or(0);
-            (t.cpus().unwrap().milli(), t.mem().unwrap().milli(), port)
+            (
+                t.cpus().unwrap().milli(),
+                t.mem().unwrap().milli(),
+                usize::try_from(port - 31000).unwrap(),
+            )
         })
         .collect();
     c.bench_function("floor/add_1000_tasks_flat", |b| {
@@ -81,7 +85,7 @@ fn arithmetic(c: &mut Criterion) {
             for &(c, m, p) in black_box(&flat) {
                 cpus += c;
                 mem += m;
-                let bit = (p - 31000) as usize;
+                let bit = p;
                 ports[bit / 64 % 1024] |= 1 << (bit % 64);
             }
             (cpus, mem, ports)

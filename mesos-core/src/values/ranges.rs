@@ -22,7 +22,7 @@ impl Range {
     }
 
     /// Number of values in the range.
-    pub const fn len(&self) -> u64 {
+    pub const fn count(&self) -> u64 {
         self.end - self.begin + 1
     }
 }
@@ -125,7 +125,7 @@ impl Ranges {
     pub fn count(&self) -> u64 {
         self.ranges
             .iter()
-            .fold(0u64, |acc, r| acc.saturating_add(r.len()))
+            .fold(0u64, |acc, r| acc.saturating_add(r.count()))
     }
 
     /// True when `value` is in the set.
