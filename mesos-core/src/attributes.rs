@@ -233,6 +233,8 @@ mod tests {
             attrs.get("zone").unwrap().value,
             Value::Scalar(Scalar::from_units(2))
         );
+        let odd = Attributes::parse("floor:-1;weight:inf").unwrap();
+        assert_eq!(odd.get("floor").unwrap().value, Value::Text("-1".into()));
         let wanted = Attributes::parse("rack:r1").unwrap();
         assert!(attrs.matches_all(&wanted));
         assert!(!attrs.matches_all(&Attributes::parse("rack:r2").unwrap()));

@@ -1,21 +1,48 @@
-//! The `--resources` flag's text form: `cpus:4;mem:4096;ports:[31000-32000];disk(role1):1000`.
+//! The `--resources` flag: either the text form
+//! `cpus:4;mem:4096;ports:[31000-32000];disk(role1):1000` or a JSON array of Mesos `Resource`
+//! objects (needed for disk sources and other details the text form cannot say).
 
 use super::resource::{Reservation, Resource, ResourceValue};
 use super::{ResourceError, Resources};
 use crate::roles::{self, STAR};
-use crate::values::{Value, parse_value};
+use crate::values::{Value, ValueParseError, parse_value};
 
-/// Parses the text form. Each `;`-separated token is `name:value` or `name(role):value`;
-/// a token without a role gets `default_role` (`*` means unreserved). The result is validated
-/// as a command-line resource list: no dynamic reservations, volumes or revocable resources,
-/// and one value type per name.
+/// Parses a `--resources` value, as JSON when it is a JSON array and as text otherwise.
+///
+/// In the text form each `;`-separated token is `name:value` or `name(role):value`. A resource
+/// without a role gets `default_role` (`*` means unreserved). The result is validated as a
+/// command-line resource list: no dynamic reservations, volumes or revocable resources, and
+/// one value type per name.
 pub fn parse_flag_text(text: &str, default_role: &str) -> Result<Resources, ResourceError> {
-    let mut list = Vec::new();
-    for token in text.split(';').filter(|t| !t.trim().is_empty()) {
-        list.push(parse_token(token, default_role)?);
-    }
+    let list = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(json @ serde_json::Value::Array(_)) => parse_json_list(&json, default_role)?,
+        _ => {
+            let mut list = Vec::new();
+            for token in text.split(';').filter(|t| !t.trim().is_empty()) {
+                list.push(parse_token(token, default_role)?);
+            }
+            list
+        }
+    };
     check_command_line(&list)?;
     Ok(list.into_iter().collect())
+}
+
+#[allow(deprecated)] // The legacy `role` field is how JSON input names a static reservation.
+fn parse_json_list(
+    json: &serde_json::Value,
+    default_role: &str,
+) -> Result<Vec<Resource>, ResourceError> {
+    let wire = crate::json::list_from_value::<crate::proto::v1::Resource>(json)
+        .map_err(|e| ResourceError::Json(e.to_string()))?;
+    let mut list = Vec::with_capacity(wire.len());
+    for mut r in wire {
+        if r.role.is_none() && r.reservations.is_empty() {
+            r.role = Some(default_role.to_string());
+        }
+        list.push(super::convert::resource_from_proto(&r)?);
+    }
+    Ok(list)
 }
 
 fn parse_token(token: &str, default_role: &str) -> Result<Resource, ResourceError> {
@@ -49,9 +76,20 @@ fn parse_token(token: &str, default_role: &str) -> Result<Resource, ResourceErro
         Ok(Value::Ranges(r)) => ResourceValue::Ranges(r),
         Ok(Value::Set(s)) => ResourceValue::Set(s),
         Ok(Value::Text(t)) => {
-            return Err(ResourceError::TextValue {
-                name: name.to_string(),
-                text: t,
+            let error = match t.parse::<f64>() {
+                Ok(n) if n < 0.0 => Some(ValueParseError::Negative(t.clone())),
+                Ok(_) => Some(ValueParseError::NotFinite(t.clone())),
+                Err(_) => None,
+            };
+            return Err(match error {
+                Some(source) => ResourceError::Value {
+                    name: name.to_string(),
+                    source,
+                },
+                None => ResourceError::TextValue {
+                    name: name.to_string(),
+                    text: t,
+                },
             });
         }
         Err(source) => {
@@ -141,6 +179,63 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_json_form() {
+        let text = r#"[
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}},
+            {"name": "disk", "type": "SCALAR", "scalar": {"value": 100}, "role": "web",
+             "disk": {"source": {"type": "MOUNT", "mount": {"root": "/mnt/d1"}}}},
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 1, "end": 9}]}}
+        ]"#;
+        let r = parse_flag_text(text, "batch").unwrap();
+        assert_eq!(
+            r.reserved(Some("batch")).cpus(),
+            Some(Scalar::from_units(2))
+        );
+        let disk = r.reserved(Some("web"));
+        let d = disk.iter().next().unwrap();
+        assert_eq!(
+            d.disk
+                .as_ref()
+                .unwrap()
+                .source
+                .as_ref()
+                .unwrap()
+                .root
+                .as_deref(),
+            Some("/mnt/d1")
+        );
+        assert_eq!(
+            r.reserved(Some("batch")).ports().unwrap().to_string(),
+            "[1-9]"
+        );
+    }
+
+    #[test]
+    fn json_form_errors_name_the_problem() {
+        assert_eq!(
+            parse_flag_text(r#"[{"name": "cpus", "type": "SCALAR"}]"#, "*")
+                .unwrap_err()
+                .to_string(),
+            "invalid resource 'cpus': type SCALAR needs 'scalar' and no other value"
+        );
+        assert_eq!(
+            parse_flag_text(r#"[{"name": "cpus", "scalar": {"value": 1}}]"#, "*")
+                .unwrap_err()
+                .to_string(),
+            "invalid resources JSON: missing required field 'type'"
+        );
+        assert_eq!(
+            parse_flag_text(
+                r#"[{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, "revocable": {}}]"#,
+                "*"
+            )
+            .unwrap_err()
+            .to_string(),
+            "revocable resource 'cpus' cannot be given on the command line"
+        );
+    }
+
+    #[test]
     fn errors_name_the_problem() {
         let cases = [
             ("cpus", "expected 'name:value' in resource 'cpus'"),
@@ -154,6 +249,10 @@ mod tests {
             (
                 "cpus:-1",
                 "bad value for resource 'cpus': negative value '-1' is not allowed",
+            ),
+            (
+                "cpus:inf",
+                "bad value for resource 'cpus': value 'inf' is not a finite number in range",
             ),
             (
                 "cpus:lots",

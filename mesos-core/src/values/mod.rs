@@ -111,8 +111,8 @@ pub enum ValueParseError {
 
 /// Parses Mesos's value syntax. Spaces are ignored, as in Mesos.
 ///
-/// Unlike Mesos, a negative or non-finite number is an error rather than silently becoming
-/// text, so that `cpus:-1` is reported as what it is.
+/// A number too large for three-decimal fixed point is an error; negative and non-finite
+/// numbers are text, as in Mesos.
 pub fn parse_value(text: &str) -> Result<Value, ValueParseError> {
     let compact: String = text.chars().filter(|c| *c != ' ').collect();
     if compact.is_empty() {
@@ -141,11 +141,10 @@ pub fn parse_value(text: &str) -> Result<Value, ValueParseError> {
             Ok(n) => n,
             Err(_) => return Ok(Value::Text(compact)),
         };
-        if !number.is_finite() {
-            return Err(ValueParseError::NotFinite(compact));
-        }
-        if number < 0.0 {
-            return Err(ValueParseError::Negative(compact));
+        // As in Mesos, negative and non-finite numbers are text (an attribute `zone:-1` is
+        // the text "-1"); resource parsing turns them into precise errors.
+        if !number.is_finite() || number < 0.0 {
+            return Ok(Value::Text(compact));
         }
         return Scalar::try_from_f64(number)
             .map(Value::Scalar)
@@ -225,6 +224,8 @@ mod tests {
         assert_eq!(parse_value("[1-2, 5-6,3-4]").unwrap().to_string(), "[1-6]");
         assert_eq!(parse_value("{b, a}").unwrap().to_string(), "{a, b}");
         assert_eq!(parse_value("rack-1").unwrap(), Value::Text("rack-1".into()));
+        assert_eq!(parse_value("-1").unwrap(), Value::Text("-1".into()));
+        assert_eq!(parse_value("nan").unwrap(), Value::Text("nan".into()));
     }
 
     #[test]
@@ -236,8 +237,6 @@ mod tests {
             ("[1-2-3]", "range bound '2-3' is not a non-negative integer"),
             ("[5]", "expected ranges like '[1-10, 20-30]', found '[5]'"),
             ("[9-1]", "invalid range [9-1]: begin is greater than end"),
-            ("-1", "negative value '-1' is not allowed"),
-            ("inf", "value 'inf' is not a finite number in range"),
             ("1e300", "value '1e300' is not a finite number in range"),
             ("{a,a}", "set item 'a' appears twice"),
         ];
