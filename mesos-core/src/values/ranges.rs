@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+/// Up to this many ranges, in-place edits and binary search beat a full merge.
+const SMALL: usize = 8;
+
 /// One inclusive range `begin..=end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Range {
@@ -136,6 +139,15 @@ impl Ranges {
 
     /// True when every value of `other` is in `self`.
     pub fn contains(&self, other: &Ranges) -> bool {
+        // A few ranges (a task's ports) are looked up by binary search; long lists are merged.
+        if other.ranges.len() <= SMALL {
+            return other.ranges.iter().all(|want| {
+                let i = self.ranges.partition_point(|have| have.end < want.begin);
+                self.ranges
+                    .get(i)
+                    .is_some_and(|have| have.begin <= want.begin && want.end <= have.end)
+            });
+        }
         let mut mine = self.ranges.iter().peekable();
         'outer: for want in &other.ranges {
             while let Some(have) = mine.peek() {
@@ -225,22 +237,58 @@ impl Ranges {
 
     /// Adds `other` to `self` in place.
     pub fn add_assign(&mut self, other: &Ranges) {
-        if other.ranges.is_empty() {
-            return;
+        if other.ranges.len() <= SMALL {
+            for r in &other.ranges {
+                self.insert(*r);
+            }
+        } else {
+            *self = self.union(other);
         }
-        // Fast path: appending ranges that all lie after ours (common when building port sets).
-        if let (Some(last), Some(first)) = (self.ranges.last(), other.ranges.first())
-            && first.begin > last.end.saturating_add(1)
-        {
-            self.ranges.extend_from_slice(&other.ranges);
-            return;
-        }
-        *self = self.union(other);
     }
 
     /// Removes `other` from `self` in place.
     pub fn sub_assign(&mut self, other: &Ranges) {
-        *self = self.difference(other);
+        if other.ranges.len() <= SMALL {
+            for r in &other.ranges {
+                self.remove(*r);
+            }
+        } else {
+            *self = self.difference(other);
+        }
+    }
+
+    /// Adds one range in place: O(log n) to find it, plus a shift of the tail.
+    fn insert(&mut self, r: Range) {
+        // Entries that overlap or touch `r` form the window `lo..hi`.
+        let lo = self
+            .ranges
+            .partition_point(|x| x.end.saturating_add(1) < r.begin);
+        let hi = self
+            .ranges
+            .partition_point(|x| x.begin <= r.end.saturating_add(1));
+        if lo >= hi {
+            self.ranges.insert(lo, r);
+            return;
+        }
+        let merged = Range::new(
+            r.begin.min(self.ranges[lo].begin),
+            r.end.max(self.ranges[hi - 1].end),
+        );
+        self.ranges[lo] = merged;
+        self.ranges.drain(lo + 1..hi);
+    }
+
+    /// Removes one range in place, splitting the entries it cuts.
+    fn remove(&mut self, r: Range) {
+        let lo = self.ranges.partition_point(|x| x.end < r.begin);
+        let hi = self.ranges.partition_point(|x| x.begin <= r.end);
+        if lo >= hi {
+            return;
+        }
+        let (first, last) = (self.ranges[lo], self.ranges[hi - 1]);
+        let left = (first.begin < r.begin).then(|| Range::new(first.begin, r.begin - 1));
+        let right = (last.end > r.end).then(|| Range::new(r.end + 1, last.end));
+        self.ranges.splice(lo..hi, left.into_iter().chain(right));
     }
 }
 
