@@ -25,12 +25,20 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as BASE64};
 use prost_reflect::{
     Cardinality, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage,
     Value,
 };
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Number, Value as Json};
+
+/// Reads standard base64 with or without padding, as Mesos's decoder does.
+const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Why a JSON document could not be read as a message. The path names the field, e.g.
 /// `subscribe.framework_info.name`.
@@ -99,8 +107,108 @@ pub fn to_value<M: ReflectMessage>(message: &M) -> Json {
 }
 
 /// Writes a message as compact Mesos JSON text.
+///
+/// Streams straight from the reflected message without building a [`Json`] tree; keys come in
+/// field declaration order (Mesos sorts them, and JSON readers do not care).
 pub fn to_string<M: ReflectMessage>(message: &M) -> String {
-    to_value(message).to_string()
+    let dynamic = message.transcode_to_dynamic();
+    serde_json::to_string(&MesosJson(&dynamic)).unwrap_or_default()
+}
+
+/// Writes a message as compact Mesos JSON bytes, for HTTP bodies and RecordIO records.
+pub fn to_vec<M: ReflectMessage>(message: &M) -> Vec<u8> {
+    let dynamic = message.transcode_to_dynamic();
+    serde_json::to_vec(&MesosJson(&dynamic)).unwrap_or_default()
+}
+
+/// A reflected message that serialises as Mesos JSON with any serde serializer.
+#[derive(Debug, Clone, Copy)]
+pub struct MesosJson<'a>(pub &'a DynamicMessage);
+
+impl Serialize for MesosJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let message = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        for field in message.descriptor().fields() {
+            if field.is_map() {
+                let value = message.get_field(&field);
+                if let Value::Map(entries) = value.as_ref()
+                    && !entries.is_empty()
+                {
+                    let value_field = map_value_field(&field);
+                    map.serialize_entry(field.name(), &MapJson(entries, &value_field))?;
+                }
+            } else if field.is_list() {
+                let value = message.get_field(&field);
+                if let Value::List(items) = value.as_ref()
+                    && !items.is_empty()
+                {
+                    map.serialize_entry(field.name(), &FieldJson(value.as_ref(), &field))?;
+                }
+            } else if message.has_field(&field) || writes_default(&field) {
+                let value = message.get_field(&field);
+                map.serialize_entry(field.name(), &FieldJson(value.as_ref(), &field))?;
+            }
+        }
+        map.end()
+    }
+}
+
+struct MapJson<'a>(&'a HashMap<MapKey, Value>, &'a FieldDescriptor);
+
+impl Serialize for MapJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(&map_key_string(key), &FieldJson(value, self.1))?;
+        }
+        map.end()
+    }
+}
+
+struct FieldJson<'a>(&'a Value, &'a FieldDescriptor);
+
+impl Serialize for FieldJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let float = |f: f64, serializer: S| {
+            if f.is_finite() {
+                serializer.serialize_f64(f)
+            } else if f.is_nan() {
+                serializer.serialize_str("NaN")
+            } else if f > 0.0 {
+                serializer.serialize_str("Infinity")
+            } else {
+                serializer.serialize_str("-Infinity")
+            }
+        };
+        match self.0 {
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::I32(n) => serializer.serialize_i32(*n),
+            Value::I64(n) => serializer.serialize_i64(*n),
+            Value::U32(n) => serializer.serialize_u32(*n),
+            Value::U64(n) => serializer.serialize_u64(*n),
+            Value::F32(f) => float(f64::from(*f), serializer),
+            Value::F64(f) => float(*f, serializer),
+            Value::String(s) => serializer.serialize_str(s),
+            Value::Bytes(b) => serializer.serialize_str(&BASE64.encode(b)),
+            Value::EnumNumber(n) => match self.1.kind() {
+                Kind::Enum(e) => match e.get_value(*n) {
+                    Some(v) => serializer.serialize_str(v.name()),
+                    None => serializer.serialize_i32(*n),
+                },
+                _ => serializer.serialize_i32(*n),
+            },
+            Value::Message(m) => MesosJson(m).serialize(serializer),
+            Value::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&FieldJson(item, self.1))?;
+                }
+                seq.end()
+            }
+            Value::Map(_) => serializer.serialize_unit(),
+        }
+    }
 }
 
 /// Writes a reflected message as Mesos JSON.
@@ -354,72 +462,78 @@ fn parse_single(
         expected: expected.to_string(),
         found: describe(json),
     };
-    let value =
-        match field.kind() {
-            Kind::Message(descriptor) => Value::Message(parse_message(&descriptor, json, path)?),
-            Kind::Enum(e) => {
-                let Json::String(name) = json else {
-                    return Err(match json {
-                        Json::Number(n) => JsonError::UnknownEnum {
-                            path: path.to_string(),
-                            value: n.to_string(),
-                            enum_name: e.full_name().to_string(),
-                        },
-                        _ => wrong("an enum name"),
-                    });
-                };
-                match e.get_value_by_name(name) {
-                    Some(v) => Value::EnumNumber(v.number()),
-                    None if field.cardinality() == Cardinality::Required => {
-                        return Err(JsonError::UnknownEnum {
-                            path: path.to_string(),
-                            value: name.clone(),
-                            enum_name: e.full_name().to_string(),
-                        });
-                    }
-                    // Mesos drops an unknown name in an optional or repeated field.
-                    None => return Ok(None),
-                }
-            }
-            Kind::String => match json {
-                Json::String(s) => Value::String(s.clone()),
-                _ => return Err(wrong("a string")),
-            },
-            Kind::Bytes => match json {
-                Json::String(s) => Value::Bytes(BASE64.decode(s).map(Into::into).map_err(|e| {
-                    JsonError::Base64 {
+    let value = match field.kind() {
+        Kind::Message(descriptor) => Value::Message(parse_message(&descriptor, json, path)?),
+        Kind::Enum(e) => {
+            let Json::String(name) = json else {
+                return Err(match json {
+                    Json::Number(n) => JsonError::UnknownEnum {
                         path: path.to_string(),
-                        reason: e.to_string(),
-                    }
-                })?),
-                _ => return Err(wrong("a base64 string")),
-            },
-            Kind::Bool => match json {
-                Json::Bool(b) => Value::Bool(*b),
-                Json::String(s) if s == "true" => Value::Bool(true),
-                Json::String(s) if s == "false" => Value::Bool(false),
-                _ => return Err(wrong("a boolean")),
-            },
-            Kind::Double => Value::F64(parse_float(json, path)?),
-            #[allow(clippy::cast_possible_truncation)]
-            Kind::Float => Value::F32(parse_float(json, path)? as f32),
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
-                let n = parse_int(json, path, "int32")?;
-                Value::I32(i32::try_from(n).map_err(|_| out_of_range(path, n, "int32"))?)
+                        value: n.to_string(),
+                        enum_name: e.full_name().to_string(),
+                    },
+                    _ => wrong("an enum name"),
+                });
+            };
+            match e.get_value_by_name(name) {
+                Some(v) => Value::EnumNumber(v.number()),
+                None if field.cardinality() == Cardinality::Required => {
+                    return Err(JsonError::UnknownEnum {
+                        path: path.to_string(),
+                        value: name.clone(),
+                        enum_name: e.full_name().to_string(),
+                    });
+                }
+                // Mesos drops an unknown name in an optional or repeated field.
+                None => return Ok(None),
             }
-            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-                let n = parse_int(json, path, "int64")?;
-                Value::I64(i64::try_from(n).map_err(|_| out_of_range(path, n, "int64"))?)
+        }
+        Kind::String => match json {
+            Json::String(s) => Value::String(s.clone()),
+            _ => return Err(wrong("a string")),
+        },
+        Kind::Bytes => match json {
+            Json::String(s) => {
+                // Mesos's decoder also skips whitespace (line-wrapped base64).
+                let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                Value::Bytes(
+                    BASE64_LENIENT
+                        .decode(compact)
+                        .map(Into::into)
+                        .map_err(|e| JsonError::Base64 {
+                            path: path.to_string(),
+                            reason: e.to_string(),
+                        })?,
+                )
             }
-            Kind::Uint32 | Kind::Fixed32 => {
-                let n = parse_int(json, path, "uint32")?;
-                Value::U32(u32::try_from(n).map_err(|_| out_of_range(path, n, "uint32"))?)
-            }
-            Kind::Uint64 | Kind::Fixed64 => {
-                let n = parse_int(json, path, "uint64")?;
-                Value::U64(u64::try_from(n).map_err(|_| out_of_range(path, n, "uint64"))?)
-            }
-        };
+            _ => return Err(wrong("a base64 string")),
+        },
+        Kind::Bool => match json {
+            Json::Bool(b) => Value::Bool(*b),
+            Json::String(s) if s == "true" => Value::Bool(true),
+            Json::String(s) if s == "false" => Value::Bool(false),
+            _ => return Err(wrong("a boolean")),
+        },
+        Kind::Double => Value::F64(parse_float(json, path)?),
+        #[allow(clippy::cast_possible_truncation)]
+        Kind::Float => Value::F32(parse_float(json, path)? as f32),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            let n = parse_int(json, path, "int32")?;
+            Value::I32(i32::try_from(n).map_err(|_| out_of_range(path, n, "int32"))?)
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            let n = parse_int(json, path, "int64")?;
+            Value::I64(i64::try_from(n).map_err(|_| out_of_range(path, n, "int64"))?)
+        }
+        Kind::Uint32 | Kind::Fixed32 => {
+            let n = parse_int(json, path, "uint32")?;
+            Value::U32(u32::try_from(n).map_err(|_| out_of_range(path, n, "uint32"))?)
+        }
+        Kind::Uint64 | Kind::Fixed64 => {
+            let n = parse_int(json, path, "uint64")?;
+            Value::U64(u64::try_from(n).map_err(|_| out_of_range(path, n, "uint64"))?)
+        }
+    };
     Ok(Some(value))
 }
 
@@ -517,4 +631,102 @@ fn check_required(message: &DynamicMessage, path: &str) -> Result<(), JsonError>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::v1 as pb;
+
+    #[test]
+    fn streaming_writer_agrees_with_the_value_writer() {
+        let call = pb::scheduler::Call {
+            r#type: Some(pb::scheduler::call::Type::Acknowledge as i32),
+            framework_id: Some(pb::FrameworkId {
+                value: "f-1".into(),
+            }),
+            acknowledge: Some(pb::scheduler::call::Acknowledge {
+                agent_id: pb::AgentId { value: "a".into() },
+                task_id: pb::TaskId { value: "t".into() },
+                uuid: vec![0xfb, 0xff, 0x00],
+            }),
+            ..Default::default()
+        };
+        let streamed: Json = serde_json::from_str(&to_string(&call)).unwrap();
+        assert_eq!(streamed, to_value(&call));
+        assert_eq!(streamed["acknowledge"]["uuid"], "+/8A");
+        assert_eq!(streamed["type"], "ACKNOWLEDGE");
+    }
+
+    #[test]
+    fn non_finite_doubles_are_strings_both_ways() {
+        let f = pb::Filters {
+            refuse_seconds: Some(f64::INFINITY),
+        };
+        assert_eq!(to_string(&f), r#"{"refuse_seconds":"Infinity"}"#);
+        let back: pb::Filters = from_str(&to_string(&f)).unwrap();
+        assert_eq!(back.refuse_seconds, Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn lenient_where_mesos_is_lenient() {
+        let ack: pb::scheduler::Call = from_str(
+            r#"{"type": "ACKNOWLEDGE", "unknown_key": 1, "framework_id": {"value": "f"},
+                "acknowledge": {"agent_id": {"value": "a"}, "task_id": {"value": "t"},
+                                "uuid": "+/8"}}"#,
+        )
+        .unwrap();
+        assert_eq!(ack.acknowledge.unwrap().uuid, vec![0xfb, 0xff]);
+        // A bare value for a repeated field, a numeric string for a number, null for unset.
+        let revive: pb::scheduler::Call =
+            from_str(r#"{"type": "REVIVE", "revive": {"roles": "web"}, "framework_id": null}"#)
+                .unwrap();
+        assert_eq!(revive.revive.unwrap().roles, vec!["web".to_string()]);
+        let f: pb::Filters = from_str(r#"{"refuse_seconds": "2.5"}"#).unwrap();
+        assert_eq!(f.refuse_seconds, Some(2.5));
+        // An unknown enum name in an optional field is dropped.
+        let call: pb::scheduler::Call = from_str(r#"{"type": "NOT_A_CALL"}"#).unwrap();
+        assert_eq!(call.r#type, None);
+    }
+
+    #[test]
+    fn strict_where_mesos_is_strict() {
+        let err = |text: &str| {
+            from_str::<pb::scheduler::Call>(text)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("{"),
+            "malformed JSON: EOF while parsing an object at line 1 column 1"
+        );
+        assert_eq!(
+            err("[]"),
+            "field 'Call': expected an object (mesos.v1.scheduler.Call), found an array"
+        );
+        assert_eq!(
+            err(r#"{"type": 1}"#),
+            "field 'type': '1' is not a value of enum mesos.v1.scheduler.Call.Type"
+        );
+        assert_eq!(
+            err(r#"{"framework_id": {"value": 5}}"#),
+            "field 'framework_id.value': expected a string, found number 5"
+        );
+        assert_eq!(
+            err(r#"{"subscribe": {}}"#),
+            "missing required field 'subscribe.framework_info'"
+        );
+        assert_eq!(
+            err(
+                r#"{"acknowledge": {"agent_id": {"value": "a"}, "task_id": {"value": "t"}, "uuid": "!!"}}"#
+            ),
+            "field 'acknowledge.uuid': invalid base64: Invalid symbol 33, offset 0."
+        );
+        assert_eq!(
+            err(
+                r#"{"kill": {"task_id": {"value": "t"}, "kill_policy": {"grace_period": {"nanoseconds": 1.5}}}}"#
+            ),
+            "field 'kill.kill_policy.grace_period.nanoseconds': expected an integer (int64), found number 1.5"
+        );
+    }
 }
