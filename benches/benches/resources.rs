@@ -110,6 +110,19 @@ fn text_and_wire(c: &mut Criterion) {
     c.bench_function("resources/from_proto_agent", |b| {
         b.iter(|| resources_from_proto(black_box(&wire)).unwrap())
     });
+    c.bench_function("resources/json_write_agent_streaming", |b| {
+        b.iter(|| {
+            black_box(&wire)
+                .iter()
+                .map(json::to_vec)
+                .collect::<Vec<_>>()
+        })
+    });
+    // Floor for the JSON writers: serde_json alone writing the same document from a `Value`.
+    let json_value: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+    c.bench_function("floor/serde_json_write_agent", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&json_value)).unwrap())
+    });
     c.bench_function("resources/json_write_agent", |b| {
         b.iter(|| {
             serde_json::Value::Array(black_box(&wire).iter().map(json::to_value).collect())
