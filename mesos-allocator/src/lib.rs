@@ -1,4 +1,11 @@
 //! The allocator: decides which framework is offered which agent's resources.
 //!
-//! This crate is a placeholder in the workspace layout; the hierarchical DRF allocator itself is
-//! built by the allocator issue on top of [`mesos_core::resources`].
+//! A pure library: no async runtime, no sockets, no clock. The master feeds it events and asks
+//! [`Allocator::allocate`] for decisions, passing the current time in.
+
+mod allocator;
+pub mod quantities;
+pub mod rng;
+pub mod sorter;
+
+pub use allocator::*;

@@ -100,7 +100,11 @@ fuzz_target!(|data: &[u8]| {
         match (&error, result) {
             (None, Ok(records)) => {
                 for record in &records {
-                    assert!(record.len() <= max, "record of {} > max {max}", record.len());
+                    assert!(
+                        record.len() <= max,
+                        "record of {} > max {max}",
+                        record.len()
+                    );
                 }
                 decoded.extend(records);
             }
@@ -119,7 +123,11 @@ fuzz_target!(|data: &[u8]| {
     let mut error: Option<RecordIoError> = None;
     for piece in &pieces {
         let result = decoder.decode_with(piece, |record| {
-            assert!(record.len() <= max, "record of {} > max {max}", record.len());
+            assert!(
+                record.len() <= max,
+                "record of {} > max {max}",
+                record.len()
+            );
             delivered.push(record.to_vec());
         });
         match (&error, result) {
@@ -137,7 +145,10 @@ fuzz_target!(|data: &[u8]| {
     let whole_error = finish(&mut decoder, result.err());
 
     assert_eq!(chunked_error, whole_error, "chunking changed the error");
-    assert_eq!(chunked_with_error, whole_error, "chunking changed the error");
+    assert_eq!(
+        chunked_with_error, whole_error,
+        "chunking changed the error"
+    );
     assert_eq!(delivered, whole, "chunking changed the records");
     assert!(
         whole.starts_with(&decoded),

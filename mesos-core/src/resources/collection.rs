@@ -335,6 +335,14 @@ impl Resources {
             {
                 return None;
             }
+            let set_ok = match &r.value {
+                ResourceValue::Set(items) => items.iter().all(plain_token),
+                _ => true,
+            };
+            let role_ok = r.reservations.last().is_none_or(|x| plain_token(&x.role));
+            if !plain_token(&r.name) || !role_ok || !set_ok {
+                return None;
+            }
             match r.reservations.last() {
                 Some(res) => parts.push(format!("{}({}):{}", r.name, res.role, r.value)),
                 None => parts.push(format!("{}:{}", r.name, r.value)),
@@ -342,6 +350,11 @@ impl Resources {
         }
         Some(parts.join(";"))
     }
+}
+
+/// True for a name, role or set item the flag text can carry unchanged.
+fn plain_token(s: &str) -> bool {
+    !s.is_empty() && !s.contains(|c: char| ";:()[]{},".contains(c) || c.is_whitespace())
 }
 
 impl PartialEq for Resources {

@@ -1,0 +1,1349 @@
+//! The hierarchical allocator: state fed by events, decisions returned by [`Allocator::allocate`].
+//!
+//! The cycle follows Mesos 1.11 (`__generateOffers` in `hierarchical.cpp`): agents are visited in
+//! a (seeded) random order; on each agent, roles are visited in role-sorter order and, within a
+//! role, frameworks in that role's framework-sorter order. A first stage serves roles whose quota
+//! guarantees are unmet, offering only as much unreserved resource as the guarantee still needs;
+//! a second stage offers everything else, holding back enough unreserved resource to satisfy
+//! every outstanding guarantee ("headroom") and never letting a role exceed its quota limits.
+//!
+//! Sorter order on an agent is a snapshot taken when the agent is reached (as in Mesos, where
+//! `sort()` returns a list), so the sorter updates for an agent's allocations are applied after
+//! the agent is done. That lets a visit stop at the first eligible framework instead of sorting
+//! every framework for every agent.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use mesos_core::ids::{AgentId, FrameworkId};
+use mesos_core::resources::{Resource, ResourceValue, Resources};
+use mesos_core::roles;
+
+use crate::quantities::{Limits, Quantities};
+use crate::rng::SplitMix64;
+use crate::sorter::{self, ClientId, Sorter, Visit};
+
+/// Errors from feeding the allocator inconsistent events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocatorError {
+    /// A sorter name other than `drf`, `random` or `priority`.
+    #[error("unknown sorter '{0}'; expected 'drf', 'random' or 'priority'")]
+    UnknownSorter(String),
+    /// The framework was never added or was removed.
+    #[error("unknown framework {0}")]
+    UnknownFramework(FrameworkId),
+    /// The agent was never added or was removed.
+    #[error("unknown agent {0}")]
+    UnknownAgent(AgentId),
+    /// The framework is already known.
+    #[error("framework {0} is already added")]
+    DuplicateFramework(FrameworkId),
+    /// The agent is already known.
+    #[error("agent {0} is already added")]
+    DuplicateAgent(AgentId),
+    /// A role name that Mesos would reject.
+    #[error("invalid role: {0}")]
+    InvalidRole(#[from] roles::RoleError),
+    /// A framework subscribed to no role.
+    #[error("framework {0} has no roles")]
+    NoRoles(FrameworkId),
+    /// Resources recovered or converted that are not allocated there.
+    #[error("resources {resources} are not allocated to framework {framework} on agent {agent}")]
+    NotAllocated {
+        /// The framework.
+        framework: FrameworkId,
+        /// The agent.
+        agent: AgentId,
+        /// What was claimed.
+        resources: String,
+    },
+    /// A resource without allocation info where one is required.
+    #[error("resource {0} carries no allocation role")]
+    MissingAllocationRole(String),
+}
+
+/// What a framework can handle, from its `FrameworkInfo.capabilities`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameworkCapabilities {
+    /// May subscribe to several roles; required to be offered by MULTI_ROLE agents only.
+    pub multi_role: bool,
+    /// May receive agents that have GPUs.
+    pub gpu_resources: bool,
+    /// May receive revocable resources.
+    pub revocable_resources: bool,
+    /// May receive shared resources.
+    pub shared_resources: bool,
+    /// May receive refined (stacked) reservations.
+    pub reservation_refinement: bool,
+    /// May receive agents in other regions.
+    pub region_aware: bool,
+}
+
+/// A framework as the allocator sees it.
+#[derive(Debug, Clone, Default)]
+pub struct FrameworkConfig {
+    /// Roles it subscribes to.
+    pub roles: Vec<String>,
+    /// Roles for which it wants no offers.
+    pub suppressed_roles: Vec<String>,
+    /// Its capabilities.
+    pub capabilities: FrameworkCapabilities,
+    /// Per-role override of `min_allocatable_resources` (from `offer_filters`).
+    pub min_allocatable: HashMap<String, Vec<Quantities>>,
+}
+
+/// What an agent can handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentCapabilities {
+    /// Understands allocation info (MULTI_ROLE).
+    pub multi_role: bool,
+    /// Understands `a/b` roles (HIERARCHICAL_ROLE).
+    pub hierarchical_role: bool,
+}
+
+impl Default for AgentCapabilities {
+    fn default() -> Self {
+        AgentCapabilities {
+            multi_role: true,
+            hierarchical_role: true,
+        }
+    }
+}
+
+/// An agent as the allocator sees it.
+#[derive(Debug, Clone, Default)]
+pub struct AgentConfig {
+    /// All of its resources, including reservations.
+    pub total: Resources,
+    /// Its capabilities.
+    pub capabilities: AgentCapabilities,
+    /// Its fault-domain region, when it is in a region other than the master's.
+    pub remote_region: Option<String>,
+}
+
+/// A role's quota: guaranteed amounts and caps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// Amounts the role is entitled to before others get unreserved resources.
+    pub guarantees: Quantities,
+    /// Amounts the role may never exceed.
+    pub limits: Limits,
+}
+
+/// A window of planned maintenance on an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailability {
+    /// When it starts (same clock as `now`).
+    pub start: Duration,
+    /// How long it lasts, if bounded.
+    pub duration: Option<Duration>,
+}
+
+/// Tunables, with Mesos's defaults.
+#[derive(Debug, Clone)]
+pub struct AllocatorOptions {
+    /// `--role_sorter`: `drf`, `random` or `priority`.
+    pub role_sorter: String,
+    /// `--framework_sorter`: `drf`, `random` or `priority`.
+    pub framework_sorter: String,
+    /// `--min_allocatable_resources`: an offer must hold at least one of these.
+    pub min_allocatable_resources: Vec<Quantities>,
+    /// `--filter_gpu_resources`: keep GPU agents for GPU-capable frameworks.
+    pub filter_gpu_resources: bool,
+    /// Seed for every random choice, so runs are reproducible.
+    pub seed: u64,
+}
+
+impl Default for AllocatorOptions {
+    fn default() -> Self {
+        AllocatorOptions {
+            role_sorter: "drf".into(),
+            framework_sorter: "drf".into(),
+            min_allocatable_resources: vec![
+                Quantities::parse("cpus:0.01").expect("valid"),
+                Quantities::parse("mem:32").expect("valid"),
+            ],
+            filter_gpu_resources: true,
+            seed: 0,
+        }
+    }
+}
+
+/// Resources offered to one framework, for one role, on one agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// Who is offered.
+    pub framework: FrameworkId,
+    /// Where.
+    pub agent: AgentId,
+    /// For which of its roles (also set as each resource's allocation role).
+    pub role: String,
+    /// What.
+    pub resources: Resources,
+}
+
+/// A request that a framework give back an agent going into maintenance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InverseOffer {
+    /// Who is asked.
+    pub framework: FrameworkId,
+    /// Which agent.
+    pub agent: AgentId,
+    /// When it will be unavailable.
+    pub unavailability: Unavailability,
+}
+
+/// The decisions of one allocation cycle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allocation {
+    /// New offers.
+    pub offers: Vec<Offer>,
+    /// New inverse offers.
+    pub inverse_offers: Vec<InverseOffer>,
+}
+
+/// A declined offer's resources, refused until a time.
+#[derive(Debug, Clone)]
+struct Filter {
+    resources: Resources,
+    until: Duration,
+}
+
+#[derive(Debug)]
+struct AgentState {
+    id: AgentId,
+    total: Resources,
+    /// Offered or in use, with allocation roles set.
+    allocated: Resources,
+    available: Resources,
+    by_framework: HashMap<usize, Resources>,
+    capabilities: AgentCapabilities,
+    remote: bool,
+    has_gpu: bool,
+    active: bool,
+    unavailability: Option<Unavailability>,
+    /// Frameworks already sent an inverse offer for the current unavailability.
+    inverse_offered: HashSet<usize>,
+}
+
+#[derive(Debug)]
+struct FrameworkState {
+    id: FrameworkId,
+    roles: Vec<usize>,
+    suppressed: HashSet<usize>,
+    capabilities: FrameworkCapabilities,
+    min_allocatable: HashMap<usize, Vec<Quantities>>,
+    active: bool,
+    /// Offer filters by (role, agent).
+    filters: HashMap<(usize, usize), Vec<Filter>>,
+}
+
+struct RoleState {
+    name: String,
+    frameworks: HashSet<usize>,
+    framework_sorter: Box<dyn Sorter + Send>,
+    quota: Quota,
+    /// Reservations to exactly this role on all agents (scalars).
+    reserved: Quantities,
+    /// Allocated unreserved non-revocable scalars of exactly this role.
+    allocated_unreserved: Quantities,
+    /// Allocated reserved scalars of exactly this role.
+    allocated_reserved: Quantities,
+    /// Whether the role is in the role sorter.
+    tracked: bool,
+}
+
+/// The hierarchical DRF allocator. See the module docs for the cycle.
+pub struct Allocator {
+    options: AllocatorOptions,
+    rng: SplitMix64,
+    agents: Vec<Option<AgentState>>,
+    agent_index: HashMap<AgentId, usize>,
+    frameworks: Vec<Option<FrameworkState>>,
+    framework_index: HashMap<FrameworkId, usize>,
+    roles: Vec<RoleState>,
+    role_index: HashMap<String, usize>,
+    role_sorter: Box<dyn Sorter + Send>,
+    weights: HashMap<String, f64>,
+    /// Non-revocable scalar totals of all agents: the pool shares are measured against.
+    cluster_total: Quantities,
+    /// Whether sorters have seen the current `cluster_total`.
+    totals_synced: bool,
+}
+
+impl std::fmt::Debug for Allocator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Allocator")
+            .field("agents", &self.agent_index.len())
+            .field("frameworks", &self.framework_index.len())
+            .field("roles", &self.role_index.len())
+            .finish()
+    }
+}
+
+fn scalars(resources: &Resources) -> Quantities {
+    Quantities::of(resources)
+}
+
+fn is_quota_resource(r: &Resource) -> bool {
+    matches!(r.value, ResourceValue::Scalar(_)) && !r.is_reserved() && !r.revocable
+}
+
+/// Keeps at most `target` of each named scalar, dropping names `target` lacks (Mesos's
+/// `shrinkResources` for quantities). Whole units that do not fit (persistent volumes, MOUNT
+/// disks) are left out rather than split.
+fn shrink_to(resources: &Resources, target: &Quantities) -> Resources {
+    let mut left = target.clone();
+    let mut out = Resources::new();
+    for r in resources.iter() {
+        let ResourceValue::Scalar(have) = r.value else {
+            continue;
+        };
+        let want = left.get(&r.name);
+        if want.is_zero() {
+            continue;
+        }
+        let take = if have <= want {
+            r.clone()
+        } else if r.disk.is_some() {
+            continue;
+        } else {
+            let mut part = r.clone();
+            part.value = ResourceValue::Scalar(want);
+            part
+        };
+        let ResourceValue::Scalar(taken) = take.value else {
+            continue;
+        };
+        left.set(&r.name, want - taken);
+        out += &take;
+    }
+    out
+}
+
+/// Keeps at most `limits` of each capped scalar; uncapped names pass through.
+fn shrink_to_limits(resources: &Resources, limits: &Limits) -> Resources {
+    if limits.is_empty() {
+        return resources.clone();
+    }
+    let mut used = Quantities::new();
+    let mut out = Resources::new();
+    for r in resources.iter() {
+        let (ResourceValue::Scalar(have), Some(cap)) = (&r.value, limits.get(&r.name)) else {
+            out += r;
+            continue;
+        };
+        let have = *have;
+        let room = cap - used.get(&r.name);
+        if room.milli() <= 0 {
+            continue;
+        }
+        let take = if have <= room {
+            r.clone()
+        } else if r.disk.is_some() {
+            continue;
+        } else {
+            let mut part = r.clone();
+            part.value = ResourceValue::Scalar(room);
+            part
+        };
+        if let ResourceValue::Scalar(taken) = take.value {
+            let now = used.get(&r.name) + taken;
+            used.set(&r.name, now);
+        }
+        out += &take;
+    }
+    out
+}
+
+impl Allocator {
+    /// An allocator with no agents or frameworks.
+    pub fn new(options: AllocatorOptions) -> Result<Allocator, AllocatorError> {
+        let role_sorter = sorter::by_name(&options.role_sorter, options.seed)
+            .ok_or_else(|| AllocatorError::UnknownSorter(options.role_sorter.clone()))?;
+        if sorter::by_name(&options.framework_sorter, 0).is_none() {
+            return Err(AllocatorError::UnknownSorter(
+                options.framework_sorter.clone(),
+            ));
+        }
+        Ok(Allocator {
+            rng: SplitMix64::new(options.seed),
+            options,
+            agents: Vec::new(),
+            agent_index: HashMap::new(),
+            frameworks: Vec::new(),
+            framework_index: HashMap::new(),
+            roles: Vec::new(),
+            role_index: HashMap::new(),
+            role_sorter,
+            weights: HashMap::new(),
+            cluster_total: Quantities::new(),
+            totals_synced: true,
+        })
+    }
+
+    /// Replaces a custom role sorter (for policies written outside this crate).
+    pub fn set_role_sorter(&mut self, mut sorter: Box<dyn Sorter + Send>) {
+        for (i, role) in self.roles.iter().enumerate() {
+            if role.tracked {
+                let id = client_id(i);
+                sorter.add_client(id, &role.name);
+                sorter.set_active(id, !role.frameworks.is_empty());
+            }
+        }
+        for (path, w) in &self.weights {
+            sorter.set_weight(path, *w);
+        }
+        self.role_sorter = sorter;
+        self.totals_synced = false;
+        self.resync_role_allocations();
+    }
+
+    fn resync_role_allocations(&mut self) {
+        let mut per_role: HashMap<usize, Quantities> = HashMap::new();
+        for agent in self.agents.iter().flatten() {
+            for r in agent.allocated.iter() {
+                if let (Some(role), ResourceValue::Scalar(s)) = (&r.allocation_role, &r.value)
+                    && let Some(&idx) = self.role_index.get(role)
+                {
+                    let q = per_role.entry(idx).or_default();
+                    let now = q.get(&r.name) + *s;
+                    q.set(&r.name, now);
+                }
+            }
+        }
+        for (idx, q) in per_role {
+            self.role_sorter.allocated(client_id(idx), &q);
+        }
+    }
+
+    fn agent(&self, id: &AgentId) -> Result<usize, AllocatorError> {
+        self.agent_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| AllocatorError::UnknownAgent(id.clone()))
+    }
+
+    fn framework(&self, id: &FrameworkId) -> Result<usize, AllocatorError> {
+        self.framework_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| AllocatorError::UnknownFramework(id.clone()))
+    }
+
+    fn role(&mut self, name: &str) -> Result<usize, AllocatorError> {
+        if let Some(&i) = self.role_index.get(name) {
+            return Ok(i);
+        }
+        roles::validate_role(name)?;
+        let i = self.roles.len();
+        let mut framework_sorter = sorter::by_name(
+            &self.options.framework_sorter,
+            self.options.seed ^ (i as u64).wrapping_mul(0x9E37_79B9),
+        )
+        .expect("checked in new");
+        framework_sorter.set_total(&self.cluster_total);
+        self.roles.push(RoleState {
+            name: name.to_string(),
+            frameworks: HashSet::new(),
+            framework_sorter,
+            quota: Quota::default(),
+            reserved: Quantities::new(),
+            allocated_unreserved: Quantities::new(),
+            allocated_reserved: Quantities::new(),
+            tracked: false,
+        });
+        self.role_index.insert(name.to_string(), i);
+        Ok(i)
+    }
+
+    fn track_role(&mut self, role: usize) {
+        if !self.roles[role].tracked {
+            self.roles[role].tracked = true;
+            self.role_sorter
+                .add_client(client_id(role), &self.roles[role].name);
+        }
+        let active = !self.roles[role].frameworks.is_empty();
+        self.role_sorter.set_active(client_id(role), active);
+    }
+
+    fn framework_state(&self, i: usize) -> &FrameworkState {
+        self.frameworks[i].as_ref().expect("live framework")
+    }
+
+    fn agent_state(&self, i: usize) -> &AgentState {
+        self.agents[i].as_ref().expect("live agent")
+    }
+
+    fn agent_state_mut(&mut self, i: usize) -> &mut AgentState {
+        self.agents[i].as_mut().expect("live agent")
+    }
+
+    // ----- frameworks -----
+
+    /// Adds a framework with what it already uses on each agent (after a master failover).
+    /// Each used resource must carry its allocation role.
+    pub fn add_framework(
+        &mut self,
+        id: FrameworkId,
+        config: FrameworkConfig,
+        used: &[(AgentId, Resources)],
+        active: bool,
+    ) -> Result<(), AllocatorError> {
+        if self.framework_index.contains_key(&id) {
+            return Err(AllocatorError::DuplicateFramework(id));
+        }
+        if config.roles.is_empty() {
+            return Err(AllocatorError::NoRoles(id));
+        }
+        let mut role_ids = Vec::with_capacity(config.roles.len());
+        for r in &config.roles {
+            role_ids.push(self.role(r)?);
+        }
+        let mut suppressed = HashSet::new();
+        for r in &config.suppressed_roles {
+            suppressed.insert(self.role(r)?);
+        }
+        let mut min_allocatable = HashMap::new();
+        for (r, q) in &config.min_allocatable {
+            min_allocatable.insert(self.role(r)?, q.clone());
+        }
+        let used_agents: Vec<usize> = used
+            .iter()
+            .map(|(a, _)| self.agent(a))
+            .collect::<Result<_, _>>()?;
+        let index = self.frameworks.len();
+        self.frameworks.push(Some(FrameworkState {
+            id: id.clone(),
+            roles: role_ids.clone(),
+            suppressed,
+            capabilities: config.capabilities,
+            min_allocatable,
+            active,
+            filters: HashMap::new(),
+        }));
+        self.framework_index.insert(id, index);
+        for &role in &role_ids {
+            self.join_role(index, role);
+        }
+        for (agent, (_, resources)) in used_agents.into_iter().zip(used) {
+            self.track_allocation(agent, index, resources)?;
+        }
+        Ok(())
+    }
+
+    fn join_role(&mut self, framework: usize, role: usize) {
+        let (active, suppressed) = {
+            let f = self.framework_state(framework);
+            (f.active, f.suppressed.contains(&role))
+        };
+        let name = self.framework_state(framework).id.as_str().to_string();
+        let state = &mut self.roles[role];
+        state.frameworks.insert(framework);
+        let id = client_id(framework);
+        state.framework_sorter.add_client(id, &name);
+        state.framework_sorter.set_active(id, active && !suppressed);
+        self.track_role(role);
+    }
+
+    fn leave_role(&mut self, framework: usize, role: usize) {
+        let state = &mut self.roles[role];
+        state.frameworks.remove(&framework);
+        state.framework_sorter.remove_client(client_id(framework));
+        if state.tracked {
+            let active = !state.frameworks.is_empty();
+            self.role_sorter.set_active(client_id(role), active);
+        }
+    }
+
+    /// Removes a framework; its resources become available again.
+    pub fn remove_framework(&mut self, id: &FrameworkId) -> Result<(), AllocatorError> {
+        let index = self.framework(id)?;
+        for a in 0..self.agents.len() {
+            let held = self.agents[a]
+                .as_ref()
+                .and_then(|s| s.by_framework.get(&index).cloned());
+            if let Some(held) = held {
+                self.untrack_allocation(a, index, &held)?;
+            }
+            if let Some(agent) = self.agents[a].as_mut() {
+                agent.inverse_offered.remove(&index);
+            }
+        }
+        let roles = self.framework_state(index).roles.clone();
+        for role in roles {
+            self.leave_role(index, role);
+        }
+        self.frameworks[index] = None;
+        self.framework_index.remove(id);
+        Ok(())
+    }
+
+    /// Stops offering to a framework (it disconnected) without removing its allocations.
+    pub fn deactivate_framework(&mut self, id: &FrameworkId) -> Result<(), AllocatorError> {
+        self.set_framework_active(id, false)
+    }
+
+    /// Resumes offering to a framework.
+    pub fn activate_framework(&mut self, id: &FrameworkId) -> Result<(), AllocatorError> {
+        self.set_framework_active(id, true)
+    }
+
+    fn set_framework_active(
+        &mut self,
+        id: &FrameworkId,
+        active: bool,
+    ) -> Result<(), AllocatorError> {
+        let index = self.framework(id)?;
+        let f = self.frameworks[index].as_mut().expect("live framework");
+        f.active = active;
+        let roles: Vec<(usize, bool)> = f
+            .roles
+            .iter()
+            .map(|r| (*r, f.suppressed.contains(r)))
+            .collect();
+        for (role, suppressed) in roles {
+            self.roles[role]
+                .framework_sorter
+                .set_active(client_id(index), active && !suppressed);
+        }
+        Ok(())
+    }
+
+    /// Applies a new configuration (UPDATE_FRAMEWORK or a re-subscription).
+    pub fn update_framework(
+        &mut self,
+        id: &FrameworkId,
+        config: FrameworkConfig,
+    ) -> Result<(), AllocatorError> {
+        let index = self.framework(id)?;
+        if config.roles.is_empty() {
+            return Err(AllocatorError::NoRoles(id.clone()));
+        }
+        let mut new_roles = Vec::new();
+        for r in &config.roles {
+            new_roles.push(self.role(r)?);
+        }
+        let mut suppressed = HashSet::new();
+        for r in &config.suppressed_roles {
+            suppressed.insert(self.role(r)?);
+        }
+        let mut min_allocatable = HashMap::new();
+        for (r, q) in &config.min_allocatable {
+            min_allocatable.insert(self.role(r)?, q.clone());
+        }
+        let old_roles = self.framework_state(index).roles.clone();
+        {
+            let f = self.frameworks[index].as_mut().expect("live framework");
+            f.capabilities = config.capabilities;
+            f.min_allocatable = min_allocatable;
+            f.suppressed = suppressed;
+            f.roles = new_roles.clone();
+        }
+        for role in &old_roles {
+            if !new_roles.contains(role) {
+                // Mesos keeps the framework tracked under a role while it holds resources
+                // there; here the allocation stays on the agent and in the role's totals.
+                self.leave_role(index, *role);
+            }
+        }
+        for role in &new_roles {
+            if !old_roles.contains(role) {
+                self.join_role(index, *role);
+            }
+        }
+        let active = self.framework_state(index).active;
+        for role in new_roles {
+            let suppressed = self.framework_state(index).suppressed.contains(&role);
+            self.roles[role]
+                .framework_sorter
+                .set_active(client_id(index), active && !suppressed);
+        }
+        Ok(())
+    }
+
+    /// SUPPRESS: no offers for these roles (all of the framework's roles when empty).
+    pub fn suppress(&mut self, id: &FrameworkId, roles: &[String]) -> Result<(), AllocatorError> {
+        let index = self.framework(id)?;
+        for role in self.resolve_roles(index, roles) {
+            self.frameworks[index]
+                .as_mut()
+                .expect("live")
+                .suppressed
+                .insert(role);
+            self.roles[role]
+                .framework_sorter
+                .set_active(client_id(index), false);
+        }
+        Ok(())
+    }
+
+    /// REVIVE: offers again for these roles (all when empty), and their filters are cleared.
+    pub fn revive(&mut self, id: &FrameworkId, roles: &[String]) -> Result<(), AllocatorError> {
+        let index = self.framework(id)?;
+        let targets = self.resolve_roles(index, roles);
+        let f = self.frameworks[index].as_mut().expect("live");
+        let active = f.active;
+        for role in &targets {
+            f.suppressed.remove(role);
+        }
+        f.filters.retain(|(role, _), _| !targets.contains(role));
+        for role in targets {
+            self.roles[role]
+                .framework_sorter
+                .set_active(client_id(index), active);
+        }
+        Ok(())
+    }
+
+    fn resolve_roles(&self, framework: usize, names: &[String]) -> Vec<usize> {
+        let f = self.framework_state(framework);
+        if names.is_empty() {
+            return f.roles.clone();
+        }
+        names
+            .iter()
+            .filter_map(|n| self.role_index.get(n).copied())
+            .filter(|r| f.roles.contains(r))
+            .collect()
+    }
+
+    // ----- agents -----
+
+    /// Adds an agent with what each framework already uses there (each resource carrying its
+    /// allocation role).
+    pub fn add_agent(
+        &mut self,
+        id: AgentId,
+        config: AgentConfig,
+        used: &[(FrameworkId, Resources)],
+    ) -> Result<(), AllocatorError> {
+        if self.agent_index.contains_key(&id) {
+            return Err(AllocatorError::DuplicateAgent(id));
+        }
+        let used_frameworks: Vec<usize> = used
+            .iter()
+            .map(|(f, _)| self.framework(f))
+            .collect::<Result<_, _>>()?;
+        let index = self.agents.len();
+        let has_gpu = config.total.gpus().is_some_and(|g| !g.is_zero());
+        self.add_reservations(&config.total)?;
+        self.cluster_total
+            .add(&scalars(&config.total.non_revocable()));
+        self.totals_synced = false;
+        self.agents.push(Some(AgentState {
+            id: id.clone(),
+            available: config.total.clone(),
+            total: config.total,
+            allocated: Resources::new(),
+            by_framework: HashMap::new(),
+            capabilities: config.capabilities,
+            remote: config.remote_region.is_some(),
+            has_gpu,
+            active: true,
+            unavailability: None,
+            inverse_offered: HashSet::new(),
+        }));
+        self.agent_index.insert(id, index);
+        for (framework, (_, resources)) in used_frameworks.into_iter().zip(used) {
+            self.track_allocation(index, framework, resources)?;
+        }
+        Ok(())
+    }
+
+    fn add_reservations(&mut self, total: &Resources) -> Result<(), AllocatorError> {
+        for (role, reserved) in total.reservations() {
+            let idx = self.role(&role)?;
+            self.roles[idx].reserved.add(&scalars(&reserved));
+        }
+        Ok(())
+    }
+
+    fn remove_reservations(&mut self, total: &Resources) {
+        for (role, reserved) in total.reservations() {
+            if let Some(&idx) = self.role_index.get(&role) {
+                self.roles[idx].reserved.subtract(&scalars(&reserved));
+            }
+        }
+    }
+
+    /// Removes an agent and everything allocated on it.
+    pub fn remove_agent(&mut self, id: &AgentId) -> Result<(), AllocatorError> {
+        let index = self.agent(id)?;
+        let holders: Vec<(usize, Resources)> = self
+            .agent_state(index)
+            .by_framework
+            .iter()
+            .map(|(f, r)| (*f, r.clone()))
+            .collect();
+        for (f, r) in holders {
+            self.untrack_allocation(index, f, &r)?;
+        }
+        let total = self.agent_state(index).total.clone();
+        self.remove_reservations(&total);
+        self.cluster_total
+            .subtract(&scalars(&total.non_revocable()));
+        self.totals_synced = false;
+        for f in self.frameworks.iter_mut().flatten() {
+            f.filters.retain(|(_, a), _| *a != index);
+        }
+        self.agents[index] = None;
+        self.agent_index.remove(id);
+        Ok(())
+    }
+
+    /// Replaces an agent's total (new revocable estimate, operator reservation, resize). What is
+    /// allocated stays allocated.
+    pub fn update_agent(&mut self, id: &AgentId, total: Resources) -> Result<(), AllocatorError> {
+        let index = self.agent(id)?;
+        let old = self.agent_state(index).total.clone();
+        self.remove_reservations(&old);
+        self.add_reservations(&total)?;
+        self.cluster_total.subtract(&scalars(&old.non_revocable()));
+        self.cluster_total.add(&scalars(&total.non_revocable()));
+        self.totals_synced = false;
+        let agent = self.agent_state_mut(index);
+        agent.has_gpu = total.gpus().is_some_and(|g| !g.is_zero());
+        agent.available = &total - &agent.allocated.unallocate();
+        agent.total = total;
+        Ok(())
+    }
+
+    /// Includes an agent in allocation again (after draining or deactivation).
+    pub fn activate_agent(&mut self, id: &AgentId) -> Result<(), AllocatorError> {
+        let index = self.agent(id)?;
+        self.agent_state_mut(index).active = true;
+        Ok(())
+    }
+
+    /// Excludes an agent from allocation.
+    pub fn deactivate_agent(&mut self, id: &AgentId) -> Result<(), AllocatorError> {
+        let index = self.agent(id)?;
+        self.agent_state_mut(index).active = false;
+        Ok(())
+    }
+
+    /// Sets or clears planned maintenance; frameworks using the agent get inverse offers.
+    pub fn update_unavailability(
+        &mut self,
+        id: &AgentId,
+        unavailability: Option<Unavailability>,
+    ) -> Result<(), AllocatorError> {
+        let index = self.agent(id)?;
+        let agent = self.agent_state_mut(index);
+        agent.unavailability = unavailability;
+        agent.inverse_offered.clear();
+        Ok(())
+    }
+
+    // ----- allocations -----
+
+    fn track_allocation(
+        &mut self,
+        agent: usize,
+        framework: usize,
+        resources: &Resources,
+    ) -> Result<(), AllocatorError> {
+        for (role, part) in split_by_role(resources)? {
+            let r = self.role(&role)?;
+            self.track_role(r);
+            let q = scalars(&part);
+            self.roles[r]
+                .allocated_unreserved
+                .add(&scalars(&part.filter(is_quota_resource)));
+            self.roles[r]
+                .allocated_reserved
+                .add(&scalars(&part.reserved(None)));
+            self.role_sorter.allocated(client_id(r), &q);
+            if !self.roles[r].frameworks.contains(&framework) {
+                // A framework holding resources of a role it no longer subscribes to.
+                let name = self.framework_state(framework).id.as_str().to_string();
+                self.roles[r]
+                    .framework_sorter
+                    .add_client(client_id(framework), &name);
+            }
+            self.roles[r]
+                .framework_sorter
+                .allocated(client_id(framework), &q);
+        }
+        let state = self.agent_state_mut(agent);
+        state.allocated += resources;
+        state.available -= &resources.unallocate();
+        *state.by_framework.entry(framework).or_default() += resources;
+        Ok(())
+    }
+
+    fn untrack_allocation(
+        &mut self,
+        agent: usize,
+        framework: usize,
+        resources: &Resources,
+    ) -> Result<(), AllocatorError> {
+        let held = self.agent_state(agent).by_framework.get(&framework);
+        if !held.is_some_and(|h| h.contains(resources)) {
+            return Err(AllocatorError::NotAllocated {
+                framework: self.framework_state(framework).id.clone(),
+                agent: self.agent_state(agent).id.clone(),
+                resources: resources.to_string(),
+            });
+        }
+        for (role, part) in split_by_role(resources)? {
+            let Some(&r) = self.role_index.get(&role) else {
+                continue;
+            };
+            let q = scalars(&part);
+            self.roles[r]
+                .allocated_unreserved
+                .subtract(&scalars(&part.filter(is_quota_resource)));
+            self.roles[r]
+                .allocated_reserved
+                .subtract(&scalars(&part.reserved(None)));
+            self.role_sorter.unallocated(client_id(r), &q);
+            self.roles[r]
+                .framework_sorter
+                .unallocated(client_id(framework), &q);
+        }
+        let state = self.agent_state_mut(agent);
+        state.allocated -= resources;
+        state.available += &resources.unallocate();
+        if let Some(held) = state.by_framework.get_mut(&framework) {
+            *held -= resources;
+            if held.is_empty() {
+                state.by_framework.remove(&framework);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives resources back (declined or rescinded offer, finished task). With `refuse`, the
+    /// framework is not offered these resources on this agent again until `now + refuse`
+    /// (per role), unless it revives.
+    pub fn recover_resources(
+        &mut self,
+        framework: &FrameworkId,
+        agent: &AgentId,
+        resources: &Resources,
+        refuse: Option<Duration>,
+        now: Duration,
+    ) -> Result<(), AllocatorError> {
+        let f = self.framework(framework)?;
+        let a = self.agent(agent)?;
+        self.untrack_allocation(a, f, resources)?;
+        if let Some(refuse) = refuse.filter(|d| !d.is_zero()) {
+            let until = now.checked_add(refuse).unwrap_or(Duration::MAX);
+            for (role, part) in split_by_role(resources)? {
+                if let Some(&r) = self.role_index.get(&role) {
+                    let filter = Filter {
+                        resources: part.unallocate(),
+                        until,
+                    };
+                    self.frameworks[f]
+                        .as_mut()
+                        .expect("live")
+                        .filters
+                        .entry((r, a))
+                        .or_default()
+                        .push(filter);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Converts allocated resources in place (RESERVE, UNRESERVE, CREATE, DESTROY applied to an
+    /// offer): `from` must be allocated to the framework on the agent; it becomes `to`, and the
+    /// agent's total changes the same way.
+    pub fn update_allocation(
+        &mut self,
+        framework: &FrameworkId,
+        agent: &AgentId,
+        from: &Resources,
+        to: &Resources,
+    ) -> Result<(), AllocatorError> {
+        let f = self.framework(framework)?;
+        let a = self.agent(agent)?;
+        self.untrack_allocation(a, f, from)?;
+        let mut total = self.agent_state(a).total.clone();
+        total -= &from.unallocate();
+        total += &to.unallocate();
+        self.update_agent(agent, total)?;
+        self.track_allocation(a, f, to)
+    }
+
+    /// Sets role weights (`--weights`, UPDATE_WEIGHTS).
+    pub fn update_weights(&mut self, weights: &[(String, f64)]) -> Result<(), AllocatorError> {
+        for (role, weight) in weights {
+            roles::validate_role(role)?;
+            self.weights.insert(role.clone(), *weight);
+            self.role_sorter.set_weight(role, *weight);
+        }
+        Ok(())
+    }
+
+    /// Sets a role's quota (UPDATE_QUOTA); a default `Quota` removes it.
+    pub fn update_quota(&mut self, role: &str, quota: Quota) -> Result<(), AllocatorError> {
+        let r = self.role(role)?;
+        self.roles[r].quota = quota;
+        Ok(())
+    }
+
+    /// What is free on an agent (not offered, not used).
+    pub fn available(&self, agent: &AgentId) -> Result<&Resources, AllocatorError> {
+        Ok(&self.agent_state(self.agent(agent)?).available)
+    }
+
+    /// What a framework holds on an agent (offered or used).
+    pub fn allocated(
+        &self,
+        framework: &FrameworkId,
+        agent: &AgentId,
+    ) -> Result<Resources, AllocatorError> {
+        let f = self.framework(framework)?;
+        let a = self.agent(agent)?;
+        Ok(self
+            .agent_state(a)
+            .by_framework
+            .get(&f)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// An agent's total.
+    pub fn total(&self, agent: &AgentId) -> Result<&Resources, AllocatorError> {
+        Ok(&self.agent_state(self.agent(agent)?).total)
+    }
+
+    // ----- the allocation cycle -----
+
+    /// Quota consumed by a role and its subroles: allocated unreserved non-revocable scalars
+    /// plus all reservations (Mesos's "offered or consumed").
+    fn consumed_quota(&self, role: usize) -> Quantities {
+        let name = &self.roles[role].name;
+        let mut q = Quantities::new();
+        for r in &self.roles {
+            if roles::is_same_or_descendant(&r.name, name) {
+                q.add(&r.allocated_unreserved);
+                q.add(&r.reserved);
+            }
+        }
+        q
+    }
+
+    fn min_allocatable_ok(
+        &self,
+        framework: &FrameworkState,
+        role: usize,
+        offer: &Resources,
+    ) -> bool {
+        if offer.is_empty() {
+            return false;
+        }
+        let mins = framework
+            .min_allocatable
+            .get(&role)
+            .unwrap_or(&self.options.min_allocatable_resources);
+        if mins.is_empty() {
+            return true;
+        }
+        let have = scalars(offer);
+        mins.iter().any(|m| have.contains(m))
+    }
+
+    fn is_filtered(
+        framework: &FrameworkState,
+        role_name: &str,
+        role: usize,
+        agent: usize,
+        state: &AgentState,
+        offer: &Resources,
+        now: Duration,
+    ) -> bool {
+        if framework.capabilities.multi_role && !state.capabilities.multi_role {
+            return true;
+        }
+        if !state.capabilities.hierarchical_role && role_name.contains('/') {
+            return true;
+        }
+        framework.filters.get(&(role, agent)).is_some_and(|list| {
+            list.iter()
+                .any(|f| f.until > now && f.resources.contains(offer))
+        })
+    }
+
+    fn capable_of_agent(&self, caps: &FrameworkCapabilities, agent: &AgentState) -> bool {
+        !(self.options.filter_gpu_resources && !caps.gpu_resources && agent.has_gpu)
+            && (caps.region_aware || !agent.remote)
+    }
+
+    /// Runs one allocation cycle at time `now` and returns the offers made. Offered resources
+    /// count as allocated until recovered.
+    pub fn allocate(&mut self, now: Duration) -> Allocation {
+        if !self.totals_synced {
+            self.role_sorter.set_total(&self.cluster_total);
+            for role in &mut self.roles {
+                role.framework_sorter.set_total(&self.cluster_total);
+            }
+            self.totals_synced = true;
+        }
+        let mut candidates: Vec<usize> = (0..self.agents.len())
+            .filter(|&i| self.agents[i].as_ref().is_some_and(|a| a.active))
+            .collect();
+        self.rng.shuffle(&mut candidates);
+
+        // Quota bookkeeping (only roles with a quota).
+        let quota_roles: Vec<usize> = (0..self.roles.len())
+            .filter(|&r| self.roles[r].quota != Quota::default())
+            .collect();
+        let mut consumed: HashMap<usize, Quantities> = quota_roles
+            .iter()
+            .map(|&r| (r, self.consumed_quota(r)))
+            .collect();
+        let mut required_headroom = Quantities::new();
+        for &r in &quota_roles {
+            if !self.roles[r].name.contains('/') {
+                required_headroom.add(&self.roles[r].quota.guarantees.minus(&consumed[&r]));
+            }
+        }
+        let mut available_headroom = self.cluster_total.clone();
+        for role in &self.roles {
+            available_headroom.subtract(&role.allocated_unreserved);
+            available_headroom.subtract(&role.allocated_reserved);
+            // Unallocated reservations are not available to others.
+            available_headroom.subtract(&role.reserved.minus(&role.allocated_reserved));
+        }
+
+        let mut offers: Vec<Offer> = Vec::new();
+        let mut pending: Vec<(usize, usize, Resources)> = Vec::new();
+
+        for stage in [Stage::Guarantees, Stage::Everything] {
+            if stage == Stage::Guarantees && quota_roles.is_empty() {
+                continue;
+            }
+            if stage == Stage::Everything {
+                self.rng.shuffle(&mut candidates);
+            }
+            for &agent in &candidates {
+                self.allocate_agent(
+                    stage,
+                    agent,
+                    now,
+                    &mut consumed,
+                    &mut required_headroom,
+                    &mut available_headroom,
+                    &mut pending,
+                );
+                for (framework, role, resources) in pending.drain(..) {
+                    // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
+                    if let Err(e) = self.track_allocation(agent, framework, &resources) {
+                        debug_assert!(false, "tracking a fresh offer failed: {e}");
+                        continue;
+                    }
+                    offers.push(Offer {
+                        framework: self.framework_state(framework).id.clone(),
+                        agent: self.agent_state(agent).id.clone(),
+                        role: self.roles[role].name.clone(),
+                        resources,
+                    });
+                }
+            }
+        }
+        let inverse_offers = self.inverse_offers(now);
+        Allocation {
+            offers: merge_offers(offers),
+            inverse_offers,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn allocate_agent(
+        &mut self,
+        stage: Stage,
+        agent: usize,
+        now: Duration,
+        consumed: &mut HashMap<usize, Quantities>,
+        required_headroom: &mut Quantities,
+        available_headroom: &mut Quantities,
+        pending: &mut Vec<(usize, usize, Resources)>,
+    ) {
+        let mut role_order = Vec::new();
+        self.role_sorter.visit(&mut |c| {
+            role_order.push(c as usize);
+            Visit::Continue
+        });
+        // What remains on the agent while this agent's offers are being decided.
+        let mut remaining = self.agent_state(agent).available.clone();
+        let mut offered_shared = Resources::new();
+        for role in role_order {
+            if remaining.is_empty() {
+                break;
+            }
+            let quota = self.roles[role].quota.clone();
+            if stage == Stage::Guarantees {
+                if quota.guarantees.is_empty() {
+                    continue;
+                }
+                let unmet = quota
+                    .guarantees
+                    .minus(consumed.get(&role).unwrap_or(&Quantities::new()));
+                if unmet.is_empty() {
+                    continue;
+                }
+            }
+            let role_name = self.roles[role].name.clone();
+            let mut frameworks = Vec::new();
+            self.roles[role].framework_sorter.visit(&mut |c| {
+                frameworks.push(c as usize);
+                Visit::Continue
+            });
+            for framework in frameworks {
+                let Some(fstate) = self.frameworks[framework].as_ref() else {
+                    continue;
+                };
+                let astate = self.agent_state(agent);
+                let available = &remaining.allocatable_to(&role_name) - &offered_shared;
+                if available.is_empty() {
+                    break;
+                }
+                if !self.min_allocatable_ok(fstate, role, &available) {
+                    continue;
+                }
+                if !self.capable_of_agent(&fstate.capabilities, astate) {
+                    continue;
+                }
+                let caps = fstate.capabilities;
+                let available = available.filter(|r| {
+                    (caps.shared_resources || !r.shared)
+                        && (caps.revocable_resources || !r.revocable)
+                        && (caps.reservation_refinement || r.reservations.len() <= 1)
+                });
+                let quota_resources = available.filter(is_quota_resource);
+                let consumed_now = consumed.get(&role).cloned().unwrap_or_default();
+                let mut to_offer = available.filter(|r| {
+                    r.is_reserved() || !matches!(r.value, ResourceValue::Scalar(_)) || r.revocable
+                });
+                let (guarantee_part, mut additional) = if stage == Stage::Guarantees {
+                    let unmet = quota.guarantees.minus(&consumed_now);
+                    if unmet.is_empty() {
+                        break;
+                    }
+                    let part = shrink_to(&quota_resources, &unmet);
+                    if part.is_empty() {
+                        continue;
+                    }
+                    let rest = &quota_resources - &part;
+                    (part, rest)
+                } else {
+                    (Resources::new(), quota_resources)
+                };
+                if !quota.limits.is_empty() {
+                    let mut used = consumed_now.clone();
+                    used.add(&scalars(&guarantee_part));
+                    additional = shrink_to_limits(&additional, &quota.limits.minus(&used));
+                }
+                if !required_headroom.is_empty() && !additional.is_empty() {
+                    let spare = available_headroom.minus(required_headroom);
+                    additional = shrink_to(&additional, &spare);
+                }
+                to_offer += &guarantee_part;
+                to_offer += &additional;
+                if !self.min_allocatable_ok(fstate, role, &to_offer)
+                    || Self::is_filtered(fstate, &role_name, role, agent, astate, &to_offer, now)
+                {
+                    continue;
+                }
+                let increase = scalars(&(&guarantee_part + &additional));
+                if quota != Quota::default() {
+                    for (r, q) in consumed.iter_mut() {
+                        if roles::is_same_or_descendant(&role_name, &self.roles[*r].name) {
+                            q.add(&increase);
+                        }
+                    }
+                }
+                if stage == Stage::Guarantees {
+                    required_headroom.subtract(&scalars(&guarantee_part));
+                }
+                available_headroom.subtract(&increase);
+                // Shared resources stay available to other frameworks on this agent.
+                remaining -= &to_offer.non_shared();
+                offered_shared += &to_offer.shared();
+                pending.push((framework, role, to_offer.allocate(&role_name)));
+                if stage == Stage::Guarantees
+                    && quota
+                        .guarantees
+                        .minus(consumed.get(&role).unwrap_or(&Quantities::new()))
+                        .is_empty()
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn inverse_offers(&mut self, now: Duration) -> Vec<InverseOffer> {
+        let mut out = Vec::new();
+        for agent in self.agents.iter_mut().flatten() {
+            let Some(unavailability) = agent.unavailability else {
+                continue;
+            };
+            let _ = now;
+            let mut holders: Vec<usize> = agent.by_framework.keys().copied().collect();
+            holders.sort_unstable();
+            for f in holders {
+                if agent.inverse_offered.insert(f)
+                    && let Some(fs) = self.frameworks[f].as_ref()
+                    && fs.active
+                {
+                    out.push(InverseOffer {
+                        framework: fs.id.clone(),
+                        agent: agent.id.clone(),
+                        unavailability,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Guarantees,
+    Everything,
+}
+
+fn client_id(index: usize) -> ClientId {
+    ClientId::try_from(index).expect("fewer than 2^32 clients")
+}
+
+/// Splits allocated resources by their allocation role.
+fn split_by_role(resources: &Resources) -> Result<Vec<(String, Resources)>, AllocatorError> {
+    let mut out: Vec<(String, Resources)> = Vec::new();
+    for r in resources.iter() {
+        let role = r
+            .allocation_role
+            .clone()
+            .ok_or_else(|| AllocatorError::MissingAllocationRole(r.to_string()))?;
+        match out.iter_mut().find(|(name, _)| *name == role) {
+            Some((_, part)) => *part += r,
+            None => out.push((role, Resources::from(r.clone()))),
+        }
+    }
+    Ok(out)
+}
+
+/// Merges offers for the same framework, agent and role (stage 1 and stage 2 may both offer).
+fn merge_offers(offers: Vec<Offer>) -> Vec<Offer> {
+    let mut out: Vec<Offer> = Vec::with_capacity(offers.len());
+    let mut index: HashMap<(FrameworkId, AgentId, String), usize> = HashMap::new();
+    for o in offers {
+        let key = (o.framework.clone(), o.agent.clone(), o.role.clone());
+        match index.get(&key) {
+            Some(&i) => out[i].resources += &o.resources,
+            None => {
+                index.insert(key, out.len());
+                out.push(o);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,69 @@
+//! Sorters decide the order in which roles, and frameworks within a role, are offered an agent.
+//!
+//! The allocator holds one sorter over roles and one per role over its frameworks, all behind
+//! the [`Sorter`] trait, so the ordering policy is pluggable. Three policies ship:
+//! weighted DRF ([`TreeSorter::drf`], Mesos's default), strict priority
+//! ([`TreeSorter::strict_priority`]: a higher weight always goes first, ties broken by DRF) and
+//! seeded random ([`TreeSorter::random`], Mesos's `random` sorter). [`by_name`] maps the names
+//! Mesos's `--role_sorter` / `--framework_sorter` flags take.
+
+mod tree;
+
+pub use tree::TreeSorter;
+
+use crate::quantities::Quantities;
+
+/// Dense handle of a client (a role or a framework) chosen by the allocator.
+pub type ClientId = u32;
+
+/// Whether a visit should go on to the next client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// Offer the next client too.
+    Continue,
+    /// Stop visiting.
+    Stop,
+}
+
+/// An ordering policy over clients.
+///
+/// Clients live at `/`-separated paths (`eng/web`), forming a tree: siblings are ordered
+/// against each other, and a subtree's share is the sum of its clients' allocations. Only
+/// active clients are visited.
+pub trait Sorter {
+    /// Adds a client at `path` (inactive until activated).
+    fn add_client(&mut self, client: ClientId, path: &str);
+    /// Removes a client and its allocation.
+    fn remove_client(&mut self, client: ClientId);
+    /// Includes the client in visits or leaves it out.
+    fn set_active(&mut self, client: ClientId, active: bool);
+    /// Sets the weight of a path (default 1).
+    fn set_weight(&mut self, path: &str, weight: f64);
+    /// Records resources allocated to a client.
+    fn allocated(&mut self, client: ClientId, quantities: &Quantities);
+    /// Records resources a client gave back.
+    fn unallocated(&mut self, client: ClientId, quantities: &Quantities);
+    /// Sets the pool that shares are measured against (the cluster's total).
+    fn set_total(&mut self, total: &Quantities);
+    /// Calls `f` for each active client in order until it returns [`Visit::Stop`].
+    fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit);
+    /// The active clients in order (convenience for tests and tools).
+    fn order(&mut self) -> Vec<ClientId> {
+        let mut out = Vec::new();
+        self.visit(&mut |c| {
+            out.push(c);
+            Visit::Continue
+        });
+        out
+    }
+}
+
+/// Builds a sorter from a Mesos sorter name: `drf`, `random`, or `priority`.
+pub fn by_name(name: &str, seed: u64) -> Option<Box<dyn Sorter + Send>> {
+    match name {
+        "drf" => Some(Box::new(TreeSorter::drf())),
+        "random" => Some(Box::new(TreeSorter::random(seed))),
+        "priority" | "strict_priority" => Some(Box::new(TreeSorter::strict_priority())),
+        _ => None,
+    }
+}

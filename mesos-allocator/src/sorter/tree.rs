@@ -1,0 +1,499 @@
+//! The tree sorter behind all three shipped policies.
+//!
+//! Each `/`-separated path segment is a node; a client is a leaf (named `.`) under the node of
+//! its path, so a role can hold frameworks and have subroles at the same time. Every node keeps
+//! its active children in a `BTreeSet` ordered by the policy's key, so an allocation repositions
+//! only the nodes on one root-to-leaf path (O(depth · log n)), and a visit walks the tree in
+//! order and can stop after the first eligible client instead of sorting everyone.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::{ClientId, Sorter, Visit};
+use crate::quantities::Quantities;
+use crate::rng::SplitMix64;
+
+/// A double with a total order, for use in keys.
+#[derive(Debug, Clone, Copy)]
+struct Ord64(f64);
+
+impl PartialEq for Ord64 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+impl Eq for Ord64 {}
+impl PartialOrd for Ord64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ord64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Position of a node among its siblings: policy rank, then share, then how many allocations it
+/// has received, then path (Mesos's DRF tie-breaking).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    rank: Ord64,
+    share: Ord64,
+    count: u64,
+    path: Arc<str>,
+    node: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Policy {
+    Drf,
+    StrictPriority,
+    Random(SplitMix64),
+}
+
+#[derive(Debug)]
+struct Node {
+    /// Full path of the node (a leaf shares its parent's path).
+    path: Arc<str>,
+    parent: Option<usize>,
+    /// Ordered active children.
+    children: BTreeSet<Key>,
+    /// Path children by segment.
+    by_segment: HashMap<String, usize>,
+    /// The client leaf directly at this path, if any.
+    leaf: Option<usize>,
+    /// Set on leaves.
+    client: Option<ClientId>,
+    /// Leaves only: whether the client is visited.
+    active: bool,
+    allocation: Quantities,
+    count: u64,
+    /// Current key in the parent's `children`, when the node is in it.
+    key: Option<Key>,
+}
+
+impl Node {
+    fn new(path: Arc<str>, parent: Option<usize>) -> Node {
+        Node {
+            path,
+            parent,
+            children: BTreeSet::new(),
+            by_segment: HashMap::new(),
+            leaf: None,
+            client: None,
+            active: false,
+            allocation: Quantities::new(),
+            count: 0,
+            key: None,
+        }
+    }
+}
+
+/// A hierarchical sorter; see the module docs.
+#[derive(Debug)]
+pub struct TreeSorter {
+    nodes: Vec<Option<Node>>,
+    free: Vec<usize>,
+    clients: HashMap<ClientId, usize>,
+    weights: HashMap<String, f64>,
+    total: Quantities,
+    /// Keys are stale (totals or weights changed); rebuilt before the next visit.
+    dirty: bool,
+    policy: Policy,
+}
+
+const ROOT: usize = 0;
+
+impl TreeSorter {
+    fn with_policy(policy: Policy) -> TreeSorter {
+        TreeSorter {
+            nodes: vec![Some(Node::new(Arc::from(""), None))],
+            free: Vec::new(),
+            clients: HashMap::new(),
+            weights: HashMap::new(),
+            total: Quantities::new(),
+            dirty: false,
+            policy,
+        }
+    }
+
+    /// Weighted dominant resource fairness: lowest `share / weight` first.
+    pub fn drf() -> TreeSorter {
+        TreeSorter::with_policy(Policy::Drf)
+    }
+
+    /// Strict priority: the highest weight first; equal weights in DRF order.
+    pub fn strict_priority() -> TreeSorter {
+        TreeSorter::with_policy(Policy::StrictPriority)
+    }
+
+    /// A weighted random order at each level, drawn anew for every visit from a seeded
+    /// generator.
+    pub fn random(seed: u64) -> TreeSorter {
+        TreeSorter::with_policy(Policy::Random(SplitMix64::new(seed)))
+    }
+
+    fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().expect("live node")
+    }
+
+    fn node_mut(&mut self, i: usize) -> &mut Node {
+        self.nodes[i].as_mut().expect("live node")
+    }
+
+    fn alloc_node(&mut self, node: Node) -> usize {
+        if let Some(i) = self.free.pop() {
+            self.nodes[i] = Some(node);
+            i
+        } else {
+            self.nodes.push(Some(node));
+            self.nodes.len() - 1
+        }
+    }
+
+    fn weight(&self, path: &str) -> f64 {
+        self.weights.get(path).copied().unwrap_or(1.0)
+    }
+
+    fn key_of(&self, i: usize) -> Key {
+        let node = self.node(i);
+        let weight = self.weight(&node.path);
+        let share = node.allocation.dominant_share(&self.total);
+        let (rank, share) = match self.policy {
+            Policy::Drf | Policy::Random(_) => (0.0, share / weight),
+            Policy::StrictPriority => (-weight, share),
+        };
+        Key {
+            rank: Ord64(rank),
+            share: Ord64(share),
+            count: node.count,
+            path: node.path.clone(),
+            node: i,
+        }
+    }
+
+    /// Whether a node belongs in its parent's ordered set.
+    fn is_listed(&self, i: usize) -> bool {
+        let node = self.node(i);
+        node.client.is_none() || node.active
+    }
+
+    fn unlink(&mut self, i: usize) {
+        if let Some(key) = self.node_mut(i).key.take()
+            && let Some(parent) = self.node(i).parent
+        {
+            self.node_mut(parent).children.remove(&key);
+        }
+    }
+
+    fn link(&mut self, i: usize) {
+        if !self.is_listed(i) {
+            return;
+        }
+        let Some(parent) = self.node(i).parent else {
+            return;
+        };
+        let key = self.key_of(i);
+        self.node_mut(parent).children.insert(key.clone());
+        self.node_mut(i).key = Some(key);
+    }
+
+    fn ensure_path(&mut self, path: &str) -> usize {
+        let mut current = ROOT;
+        let mut prefix_end = 0;
+        for segment in path.split('/') {
+            prefix_end += segment.len();
+            if let Some(&next) = self.node(current).by_segment.get(segment) {
+                current = next;
+            } else {
+                let node = Node::new(Arc::from(&path[..prefix_end]), Some(current));
+                let i = self.alloc_node(node);
+                self.node_mut(current)
+                    .by_segment
+                    .insert(segment.to_string(), i);
+                self.link(i);
+                current = i;
+            }
+            prefix_end += 1; // the '/'
+        }
+        current
+    }
+
+    /// Applies `change` to the allocation of a leaf and every ancestor, keeping sibling order.
+    fn update_allocation(&mut self, leaf: usize, change: impl Fn(&mut Node)) {
+        let mut current = Some(leaf);
+        while let Some(i) = current {
+            if i == ROOT {
+                break;
+            }
+            let listed = self.node(i).key.is_some();
+            if listed && !self.dirty {
+                self.unlink(i);
+            }
+            change(self.node_mut(i));
+            if listed && !self.dirty {
+                self.link(i);
+            }
+            current = self.node(i).parent;
+        }
+    }
+
+    fn rebuild(&mut self) {
+        for i in 0..self.nodes.len() {
+            if let Some(node) = self.nodes[i].as_mut() {
+                node.children.clear();
+                node.key = None;
+            }
+        }
+        for i in 1..self.nodes.len() {
+            if self.nodes[i].is_some() {
+                self.link(i);
+            }
+        }
+        self.dirty = false;
+    }
+
+    fn visit_ordered(&self, i: usize, f: &mut dyn FnMut(ClientId) -> Visit) -> Visit {
+        for key in &self.node(i).children {
+            let child = self.node(key.node);
+            let step = match child.client {
+                Some(client) => f(client),
+                None => self.visit_ordered(key.node, f),
+            };
+            if step == Visit::Stop {
+                return Visit::Stop;
+            }
+        }
+        Visit::Continue
+    }
+
+    fn visit_random(
+        &self,
+        i: usize,
+        rng: &mut SplitMix64,
+        f: &mut dyn FnMut(ClientId) -> Visit,
+    ) -> Visit {
+        // Weighted random permutation (Efraimidis–Spirakis): sort by ln(u) / weight.
+        let mut children: Vec<(Ord64, usize)> = self
+            .node(i)
+            .children
+            .iter()
+            .map(|k| {
+                let w = self.weight(&self.node(k.node).path).max(f64::MIN_POSITIVE);
+                (Ord64(-rng.next_unit().ln() / w), k.node)
+            })
+            .collect();
+        children.sort_unstable();
+        for (_, c) in children {
+            let step = match self.node(c).client {
+                Some(client) => f(client),
+                None => self.visit_random(c, rng, f),
+            };
+            if step == Visit::Stop {
+                return Visit::Stop;
+            }
+        }
+        Visit::Continue
+    }
+
+    fn prune(&mut self, mut i: usize) {
+        while i != ROOT {
+            let node = self.node(i);
+            if node.leaf.is_some() || !node.by_segment.is_empty() || node.client.is_some() {
+                return;
+            }
+            let parent = node.parent.unwrap_or(ROOT);
+            self.unlink(i);
+            let path = self.node(i).path.clone();
+            let segment = path.rsplit('/').next().unwrap_or("").to_string();
+            self.node_mut(parent).by_segment.remove(&segment);
+            self.nodes[i] = None;
+            self.free.push(i);
+            i = parent;
+        }
+    }
+}
+
+impl Sorter for TreeSorter {
+    fn add_client(&mut self, client: ClientId, path: &str) {
+        if self.clients.contains_key(&client) {
+            return;
+        }
+        let at = self.ensure_path(path);
+        let path = self.node(at).path.clone();
+        let leaf = self.alloc_node(Node {
+            client: Some(client),
+            ..Node::new(path, Some(at))
+        });
+        if let Some(old) = self.node_mut(at).leaf.replace(leaf) {
+            // One client per path: a second one replaces the first's slot.
+            self.node_mut(at).leaf = Some(old);
+            self.nodes[leaf] = None;
+            self.free.push(leaf);
+            return;
+        }
+        self.clients.insert(client, leaf);
+    }
+
+    fn remove_client(&mut self, client: ClientId) {
+        let Some(leaf) = self.clients.remove(&client) else {
+            return;
+        };
+        let allocation = self.node(leaf).allocation.clone();
+        self.update_allocation(leaf, |n| n.allocation.subtract(&allocation));
+        self.unlink(leaf);
+        let parent = self.node(leaf).parent.unwrap_or(ROOT);
+        self.nodes[leaf] = None;
+        self.free.push(leaf);
+        self.node_mut(parent).leaf = None;
+        self.prune(parent);
+    }
+
+    fn set_active(&mut self, client: ClientId, active: bool) {
+        let Some(&leaf) = self.clients.get(&client) else {
+            return;
+        };
+        if self.node(leaf).active == active {
+            return;
+        }
+        self.unlink(leaf);
+        self.node_mut(leaf).active = active;
+        if !self.dirty {
+            self.link(leaf);
+        }
+    }
+
+    fn set_weight(&mut self, path: &str, weight: f64) {
+        self.weights.insert(path.to_string(), weight);
+        self.dirty = true;
+    }
+
+    fn allocated(&mut self, client: ClientId, quantities: &Quantities) {
+        if let Some(&leaf) = self.clients.get(&client) {
+            self.update_allocation(leaf, |n| {
+                n.allocation.add(quantities);
+                n.count += 1;
+            });
+        }
+    }
+
+    fn unallocated(&mut self, client: ClientId, quantities: &Quantities) {
+        if let Some(&leaf) = self.clients.get(&client) {
+            self.update_allocation(leaf, |n| n.allocation.subtract(quantities));
+        }
+    }
+
+    fn set_total(&mut self, total: &Quantities) {
+        if self.total != *total {
+            self.total = total.clone();
+            self.dirty = true;
+        }
+    }
+
+    fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit) {
+        if self.dirty {
+            self.rebuild();
+        }
+        if let Policy::Random(rng) = &self.policy {
+            let mut rng = rng.clone();
+            self.visit_random(ROOT, &mut rng, f);
+            self.policy = Policy::Random(rng);
+        } else {
+            self.visit_ordered(ROOT, f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(text: &str) -> Quantities {
+        Quantities::parse(text).unwrap()
+    }
+
+    fn sorter_with(names: &[&str]) -> TreeSorter {
+        let mut s = TreeSorter::drf();
+        s.set_total(&q("cpus:100;mem:1000"));
+        for (i, name) in names.iter().enumerate() {
+            let id = ClientId::try_from(i).unwrap();
+            s.add_client(id, name);
+            s.set_active(id, true);
+        }
+        s
+    }
+
+    #[test]
+    fn lowest_dominant_share_first_with_weights() {
+        let mut s = sorter_with(&["a", "b", "c"]);
+        s.allocated(0, &q("cpus:10"));
+        s.allocated(1, &q("mem:50"));
+        assert_eq!(s.order(), vec![2, 1, 0]);
+        s.set_weight("a", 4.0); // a's share 0.1 / 4 < b's 0.05
+        assert_eq!(s.order(), vec![2, 0, 1]);
+        s.set_active(2, false);
+        assert_eq!(s.order(), vec![0, 1]);
+    }
+
+    #[test]
+    fn ties_break_by_allocation_count_then_path() {
+        let mut s = sorter_with(&["b", "a"]);
+        assert_eq!(s.order(), vec![1, 0]);
+        s.allocated(1, &q("cpus:1"));
+        s.unallocated(1, &q("cpus:1"));
+        assert_eq!(s.order(), vec![0, 1]);
+    }
+
+    #[test]
+    fn hierarchy_orders_subtrees_by_their_total() {
+        // eng has two busy subroles; ops has one idle role.
+        let mut s = sorter_with(&["eng/web", "eng/ml", "ops", "eng"]);
+        s.allocated(0, &q("cpus:20"));
+        s.allocated(1, &q("cpus:5"));
+        assert_eq!(s.order(), vec![2, 3, 1, 0]);
+        s.remove_client(2);
+        assert_eq!(s.order(), vec![3, 1, 0]);
+        s.remove_client(0);
+        s.remove_client(1);
+        s.remove_client(3);
+        assert!(s.order().is_empty());
+        assert_eq!(
+            s.nodes.iter().filter(|n| n.is_some()).count(),
+            1,
+            "pruned to the root"
+        );
+    }
+
+    #[test]
+    fn strict_priority_puts_heavier_roles_first() {
+        let mut s = TreeSorter::strict_priority();
+        s.set_total(&q("cpus:10"));
+        for (id, name) in [(0, "low"), (1, "high")] {
+            s.add_client(id, name);
+            s.set_active(id, true);
+        }
+        s.set_weight("high", 10.0);
+        s.allocated(1, &q("cpus:9"));
+        assert_eq!(s.order(), vec![1, 0]);
+    }
+
+    #[test]
+    fn random_is_seeded_and_covers_all_orders() {
+        let mut a = TreeSorter::random(7);
+        let mut b = TreeSorter::random(7);
+        for s in [&mut a, &mut b] {
+            for id in 0..3 {
+                s.add_client(id, &format!("r{id}"));
+                s.set_active(id, true);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let order = a.order();
+            assert_eq!(order, b.order());
+            seen.insert(order);
+        }
+        assert_eq!(seen.len(), 6);
+    }
+}
