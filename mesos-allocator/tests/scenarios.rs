@@ -1,0 +1,474 @@
+//! Allocation scenarios with Mesos's expected outcomes, one behaviour each.
+
+use std::time::Duration;
+
+use mesos_allocator::quantities::{Limits, Quantities};
+use mesos_allocator::{
+    AgentConfig, Allocator, AllocatorOptions, FrameworkCapabilities, FrameworkConfig, Offer, Quota,
+};
+use mesos_core::ids::{AgentId, FrameworkId};
+use mesos_core::resources::{Resources, parse_flag_text};
+use mesos_core::values::Scalar;
+
+fn res(text: &str) -> Resources {
+    parse_flag_text(text, "*").unwrap()
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn allocator() -> Allocator {
+    Allocator::new(AllocatorOptions::default()).unwrap()
+}
+
+fn agent(a: &mut Allocator, id: &str, total: &str) {
+    a.add_agent(
+        AgentId::new(id),
+        AgentConfig {
+            total: res(total),
+            ..Default::default()
+        },
+        &[],
+    )
+    .unwrap();
+}
+
+fn framework(a: &mut Allocator, id: &str, roles: &[&str]) {
+    framework_with(a, id, roles, FrameworkCapabilities::default());
+}
+
+fn framework_with(
+    a: &mut Allocator,
+    id: &str,
+    roles: &[&str],
+    capabilities: FrameworkCapabilities,
+) {
+    let config = FrameworkConfig {
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        capabilities,
+        ..Default::default()
+    };
+    a.add_framework(FrameworkId::new(id), config, &[], true)
+        .unwrap();
+}
+
+/// `framework@agent(role): resources` lines, sorted, for readable assertions.
+fn describe(offers: &[Offer]) -> Vec<String> {
+    let mut out: Vec<String> = offers
+        .iter()
+        .map(|o| {
+            format!(
+                "{}@{}({}): {}",
+                o.framework,
+                o.agent,
+                o.role,
+                canonical(&o.resources)
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Resources as text with entries in sorted order (a bag's entry order is not meaningful).
+fn canonical(resources: &Resources) -> String {
+    let text = resources.unallocate().to_string();
+    let mut parts: Vec<&str> = text.split("; ").collect();
+    parts.sort();
+    parts.join("; ")
+}
+
+fn decline_all(a: &mut Allocator, offers: &[Offer], refuse: Option<Duration>, now: Duration) {
+    for o in offers {
+        a.recover_resources(&o.framework, &o.agent, &o.resources, refuse, now)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_lone_framework_is_offered_the_whole_agent_with_allocation_info() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:4;mem:1024;ports:[31000-32000]");
+    framework(&mut a, "f1", &["web"]);
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(
+        describe(&offers),
+        ["f1@a1(web): cpus:4; mem:1024; ports:[31000-32000]"]
+    );
+    assert!(
+        offers[0]
+            .resources
+            .iter()
+            .all(|r| r.allocation_role.as_deref() == Some("web"))
+    );
+    // Everything is out on offer now.
+    assert!(a.allocate(secs(1)).offers.is_empty());
+    assert!(a.available(&AgentId::new("a1")).unwrap().is_empty());
+}
+
+#[test]
+fn drf_gives_the_next_agent_to_the_role_with_the_lowest_share() {
+    let mut a = allocator();
+    framework(&mut a, "f1", &["r1"]);
+    framework(&mut a, "f2", &["r2"]);
+    agent(&mut a, "a1", "cpus:2;mem:1024");
+    agent(&mut a, "a2", "cpus:2;mem:1024");
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(offers.len(), 2);
+    assert_ne!(
+        offers[0].framework, offers[1].framework,
+        "each role gets one agent"
+    );
+}
+
+#[test]
+fn weights_scale_fair_shares() {
+    let mut a = allocator();
+    framework(&mut a, "heavy", &["heavy"]);
+    framework(&mut a, "light", &["light"]);
+    a.update_weights(&[("heavy".into(), 3.0)]).unwrap();
+    for i in 0..8 {
+        agent(&mut a, &format!("a{i}"), "cpus:1;mem:128");
+    }
+    let offers = a.allocate(secs(0)).offers;
+    let heavy = offers
+        .iter()
+        .filter(|o| o.framework.as_str() == "heavy")
+        .count();
+    assert_eq!(
+        heavy,
+        6,
+        "3:1 weights split 8 agents 6:2: {:?}",
+        describe(&offers)
+    );
+}
+
+#[test]
+fn reservations_go_only_to_their_role_and_its_subroles() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus(eng):2;mem(eng):256;cpus:1;mem:128");
+    framework(&mut a, "ops", &["ops"]);
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(describe(&offers), ["ops@a1(ops): cpus:1; mem:128"]);
+    framework(&mut a, "ml", &["eng/ml"]);
+    let offers = a.allocate(secs(1)).offers;
+    assert_eq!(
+        describe(&offers),
+        [
+            "ml@a1(eng/ml): cpus(reservations: [(STATIC,eng)]):2; mem(reservations: [(STATIC,eng)]):256"
+        ]
+    );
+}
+
+#[test]
+fn declined_resources_are_filtered_until_the_filter_expires() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    let offers = a.allocate(secs(0)).offers;
+    decline_all(&mut a, &offers, Some(secs(5)), secs(0));
+    assert!(a.allocate(secs(1)).offers.is_empty(), "filtered for 5 s");
+    assert!(a.allocate(secs(4)).offers.is_empty());
+    assert_eq!(a.allocate(secs(5)).offers.len(), 1, "filter expired");
+}
+
+#[test]
+fn a_filter_passes_offers_larger_than_what_was_declined() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:2;mem:256");
+    framework(&mut a, "f1", &["r"]);
+    let offers = a.allocate(secs(0)).offers;
+    // Decline half, keep half; then give the kept half back without a filter.
+    let half = res("cpus:1;mem:128").allocate("r");
+    a.recover_resources(
+        &FrameworkId::new("f1"),
+        &AgentId::new("a1"),
+        &half,
+        Some(secs(60)),
+        secs(0),
+    )
+    .unwrap();
+    assert!(a.allocate(secs(1)).offers.is_empty());
+    let rest = &offers[0].resources - &half;
+    a.recover_resources(
+        &FrameworkId::new("f1"),
+        &AgentId::new("a1"),
+        &rest,
+        None,
+        secs(1),
+    )
+    .unwrap();
+    assert_eq!(
+        describe(&a.allocate(secs(2)).offers),
+        ["f1@a1(r): cpus:2; mem:256"]
+    );
+}
+
+#[test]
+fn the_next_framework_gets_what_another_declined() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    framework(&mut a, "f2", &["r"]);
+    let first = a.allocate(secs(0)).offers;
+    decline_all(&mut a, &first, Some(secs(100)), secs(0));
+    let second = a.allocate(secs(1)).offers;
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].framework, first[0].framework);
+}
+
+#[test]
+fn suppress_stops_offers_and_revive_resumes_them_and_clears_filters() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    let f1 = FrameworkId::new("f1");
+    let offers = a.allocate(secs(0)).offers;
+    decline_all(&mut a, &offers, Some(secs(1000)), secs(0));
+    a.suppress(&f1, &[]).unwrap();
+    assert!(a.allocate(secs(2000)).offers.is_empty(), "suppressed");
+    a.revive(&f1, &[]).unwrap();
+    assert_eq!(a.allocate(secs(2001)).offers.len(), 1);
+    // Revive also clears a filter that has not expired.
+    let offers = a.allocate(secs(2002)).offers;
+    assert!(offers.is_empty());
+}
+
+#[test]
+fn revive_clears_unexpired_filters() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    let offers = a.allocate(secs(0)).offers;
+    decline_all(&mut a, &offers, Some(secs(1000)), secs(0));
+    assert!(a.allocate(secs(1)).offers.is_empty());
+    a.revive(&FrameworkId::new("f1"), &["r".into()]).unwrap();
+    assert_eq!(a.allocate(secs(2)).offers.len(), 1);
+}
+
+#[test]
+fn leftovers_below_min_allocatable_are_not_offered() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:0.005;mem:16;disk:100");
+    framework(&mut a, "f1", &["r"]);
+    assert!(
+        a.allocate(secs(0)).offers.is_empty(),
+        "neither cpus:0.01 nor mem:32 is there"
+    );
+    agent(&mut a, "a2", "cpus:0.005;mem:32");
+    assert_eq!(a.allocate(secs(1)).offers.len(), 1);
+}
+
+#[test]
+fn gpu_agents_are_kept_for_gpu_capable_frameworks() {
+    let mut a = allocator();
+    agent(&mut a, "gpu", "cpus:4;mem:1024;gpus:1");
+    framework(&mut a, "plain", &["r"]);
+    assert!(a.allocate(secs(0)).offers.is_empty());
+    let caps = FrameworkCapabilities {
+        gpu_resources: true,
+        ..Default::default()
+    };
+    framework_with(&mut a, "ml", &["r"], caps);
+    assert_eq!(
+        describe(&a.allocate(secs(1)).offers),
+        ["ml@gpu(r): cpus:4; gpus:1; mem:1024"]
+    );
+}
+
+#[test]
+fn revocable_resources_only_go_to_capable_frameworks() {
+    let mut a = allocator();
+    let mut total = res("cpus:1;mem:128");
+    let mut extra = mesos_core::resources::Resource::scalar("cpus", 3.0);
+    extra.revocable = true;
+    total += &extra;
+    a.add_agent(
+        AgentId::new("a1"),
+        AgentConfig {
+            total,
+            ..Default::default()
+        },
+        &[],
+    )
+    .unwrap();
+    framework(&mut a, "plain", &["r"]);
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(describe(&offers), ["plain@a1(r): cpus:1; mem:128"]);
+    let caps = FrameworkCapabilities {
+        revocable_resources: true,
+        ..Default::default()
+    };
+    framework_with(&mut a, "oversub", &["o"], caps);
+    let offers = a.allocate(secs(1)).offers;
+    assert_eq!(describe(&offers), ["oversub@a1(o): cpus{REV}:3"]);
+}
+
+#[test]
+fn quota_guarantees_are_served_first_and_headroom_is_held_back() {
+    let mut a = allocator();
+    framework(&mut a, "greedy", &["greedy"]);
+    for i in 0..4 {
+        agent(&mut a, &format!("a{i}"), "cpus:1;mem:128");
+    }
+    a.update_quota(
+        "guaranteed",
+        Quota {
+            guarantees: Quantities::parse("cpus:2;mem:256").unwrap(),
+            limits: Limits::none(),
+        },
+    )
+    .unwrap();
+    // The quota role has no framework yet: its guarantee is still held back from others.
+    let offers = a.allocate(secs(0)).offers;
+    let cpus: Scalar = offers
+        .iter()
+        .filter_map(|o| o.resources.cpus())
+        .fold(Scalar::ZERO, |x, y| x + y);
+    assert_eq!(
+        cpus,
+        Scalar::from_units(2),
+        "2 of 4 cpus held back: {:?}",
+        describe(&offers)
+    );
+    framework(&mut a, "q", &["guaranteed"]);
+    let offers = a.allocate(secs(1)).offers;
+    let cpus: Scalar = offers
+        .iter()
+        .filter_map(|o| o.resources.cpus())
+        .fold(Scalar::ZERO, |x, y| x + y);
+    assert!(offers.iter().all(|o| o.framework.as_str() == "q"));
+    assert_eq!(cpus, Scalar::from_units(2));
+}
+
+#[test]
+fn quota_limits_cap_a_role() {
+    let mut a = allocator();
+    framework(&mut a, "f1", &["capped"]);
+    agent(&mut a, "a1", "cpus:8;mem:1024");
+    let limits = Limits::from_caps([("cpus".to_string(), Scalar::from_units(3))]);
+    a.update_quota(
+        "capped",
+        Quota {
+            guarantees: Quantities::new(),
+            limits,
+        },
+    )
+    .unwrap();
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(describe(&offers), ["f1@a1(capped): cpus:3; mem:1024"]);
+}
+
+#[test]
+fn multi_role_frameworks_get_one_offer_per_role() {
+    let mut a = allocator();
+    agent(
+        &mut a,
+        "a1",
+        "cpus(r1):1;mem(r1):128;cpus(r2):2;mem(r2):256",
+    );
+    let caps = FrameworkCapabilities {
+        multi_role: true,
+        ..Default::default()
+    };
+    framework_with(&mut a, "f", &["r1", "r2"], caps);
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(
+        describe(&offers),
+        [
+            "f@a1(r1): cpus(reservations: [(STATIC,r1)]):1; mem(reservations: [(STATIC,r1)]):128",
+            "f@a1(r2): cpus(reservations: [(STATIC,r2)]):2; mem(reservations: [(STATIC,r2)]):256",
+        ]
+    );
+}
+
+#[test]
+fn removing_a_framework_frees_its_resources() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    framework(&mut a, "f2", &["r"]);
+    let offers = a.allocate(secs(0)).offers;
+    let holder = offers[0].framework.clone();
+    a.remove_framework(&holder).unwrap();
+    let offers = a.allocate(secs(1)).offers;
+    assert_eq!(offers.len(), 1);
+    assert_ne!(offers[0].framework, holder);
+}
+
+#[test]
+fn maintenance_sends_inverse_offers_once_to_each_user() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    a.allocate(secs(0));
+    let window = mesos_allocator::Unavailability {
+        start: secs(100),
+        duration: Some(secs(60)),
+    };
+    a.update_unavailability(&AgentId::new("a1"), Some(window))
+        .unwrap();
+    let inverse = a.allocate(secs(1)).inverse_offers;
+    assert_eq!(inverse.len(), 1);
+    assert_eq!(inverse[0].framework.as_str(), "f1");
+    assert!(a.allocate(secs(2)).inverse_offers.is_empty());
+}
+
+#[test]
+fn bad_events_are_typed_errors() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    let f1 = FrameworkId::new("f1");
+    let a1 = AgentId::new("a1");
+    assert_eq!(
+        a.recover_resources(&f1, &a1, &res("cpus:1").allocate("r"), None, secs(0))
+            .unwrap_err()
+            .to_string(),
+        "resources cpus(allocated: r):1 are not allocated to framework f1 on agent a1"
+    );
+    assert_eq!(
+        a.remove_agent(&AgentId::new("nope"))
+            .unwrap_err()
+            .to_string(),
+        "unknown agent nope"
+    );
+    let bad = FrameworkConfig {
+        roles: vec!["a//b".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        a.add_framework(FrameworkId::new("f2"), bad, &[], true)
+            .unwrap_err()
+            .to_string(),
+        "invalid role: role 'a//b' cannot contain two adjacent slashes"
+    );
+    assert!(
+        Allocator::new(AllocatorOptions {
+            role_sorter: "fifo".into(),
+            ..Default::default()
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn same_seed_same_offers() {
+    let run = |seed: u64| {
+        let mut a = Allocator::new(AllocatorOptions {
+            seed,
+            ..Default::default()
+        })
+        .unwrap();
+        for i in 0..20 {
+            agent(&mut a, &format!("a{i}"), "cpus:2;mem:512");
+        }
+        for i in 0..5 {
+            framework(&mut a, &format!("f{i}"), &["r"]);
+        }
+        describe(&a.allocate(secs(0)).offers)
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2), "agent order depends on the seed");
+}
