@@ -59,3 +59,88 @@ pub fn task_resources(count: usize, roles: usize) -> Vec<Resources> {
         })
         .collect()
 }
+
+/// Cluster shapes of Mesos's allocator benchmarks (`hierarchical_allocator_tests.cpp`).
+pub mod allocator {
+    use std::time::Duration;
+
+    use mesos_allocator::{AgentConfig, Allocator, AllocatorOptions, FrameworkConfig, Offer};
+    use mesos_core::ids::{AgentId, FrameworkId};
+    use mesos_core::resources::{Resources, parse_flag_text};
+
+    /// Mesos's `refuse_seconds = INT_MAX` filter.
+    pub const REFUSE_FOREVER: Duration = Duration::from_secs(i32::MAX as u64);
+
+    /// 16 disjoint single-port ranges starting at `base`, as Mesos's benchmark tasks use.
+    fn port_ranges(base: u64) -> String {
+        let list: Vec<String> = (0..16)
+            .map(|i| format!("{}-{}", base + i * 2, base + i * 2))
+            .collect();
+        format!("[{}]", list.join(","))
+    }
+
+    /// A DeclineOffers cluster: `agents` agents of `cpus:24;mem:4096;disk:4096;ports:[31000-32000]`,
+    /// `frameworks` frameworks in role `*`, and on each agent a used slice of
+    /// `cpus:16;mem:2014;disk:1024` plus 16 ports held by one framework (round robin).
+    pub fn decline_offers_cluster(agents: usize, frameworks: usize) -> Allocator {
+        let mut a = Allocator::new(AllocatorOptions::default()).expect("default options");
+        let ids: Vec<FrameworkId> = (0..frameworks)
+            .map(|i| FrameworkId::new(format!("framework{i}")))
+            .collect();
+        for id in &ids {
+            let config = FrameworkConfig {
+                roles: vec!["*".into()],
+                ..Default::default()
+            };
+            a.add_framework(id.clone(), config, &[], true)
+                .expect("new framework");
+        }
+        let total =
+            parse_flag_text("cpus:24;mem:4096;disk:4096;ports:[31000-32000]", "*").expect("valid");
+        let used = parse_flag_text(
+            &format!("cpus:16;mem:2014;disk:1024;ports:{}", port_ranges(31000)),
+            "*",
+        )
+        .expect("valid")
+        .allocate("*");
+        for i in 0..agents {
+            let holder = ids[i % frameworks].clone();
+            a.add_agent(
+                AgentId::new(format!("agent{i}")),
+                AgentConfig {
+                    total: total.clone(),
+                    ..Default::default()
+                },
+                &[(holder, used.clone())],
+            )
+            .expect("new agent");
+        }
+        a
+    }
+
+    /// Declines every offer with an infinite filter.
+    pub fn decline_all(a: &mut Allocator, offers: &[Offer], now: Duration) {
+        for o in offers {
+            a.recover_resources(
+                &o.framework,
+                &o.agent,
+                &o.resources,
+                Some(REFUSE_FOREVER),
+                now,
+            )
+            .expect("offered resources are allocated");
+        }
+    }
+
+    /// The free part of a DeclineOffers agent, for the floor computation.
+    pub fn decline_offers_free() -> Resources {
+        let total =
+            parse_flag_text("cpus:24;mem:4096;disk:4096;ports:[31000-32000]", "*").expect("valid");
+        let used = parse_flag_text(
+            &format!("cpus:16;mem:2014;disk:1024;ports:{}", port_ranges(31000)),
+            "*",
+        )
+        .expect("valid");
+        &total - &used
+    }
+}

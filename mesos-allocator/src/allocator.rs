@@ -1029,52 +1029,6 @@ impl Allocator {
         q
     }
 
-    fn min_allocatable_ok(
-        &self,
-        framework: &FrameworkState,
-        role: usize,
-        offer: &Resources,
-    ) -> bool {
-        if offer.is_empty() {
-            return false;
-        }
-        let mins = framework
-            .min_allocatable
-            .get(&role)
-            .unwrap_or(&self.options.min_allocatable_resources);
-        if mins.is_empty() {
-            return true;
-        }
-        let have = scalars(offer);
-        mins.iter().any(|m| have.contains(m))
-    }
-
-    fn is_filtered(
-        framework: &FrameworkState,
-        role_name: &str,
-        role: usize,
-        agent: usize,
-        state: &AgentState,
-        offer: &Resources,
-        now: Duration,
-    ) -> bool {
-        if framework.capabilities.multi_role && !state.capabilities.multi_role {
-            return true;
-        }
-        if !state.capabilities.hierarchical_role && role_name.contains('/') {
-            return true;
-        }
-        framework.filters.get(&(role, agent)).is_some_and(|list| {
-            list.iter()
-                .any(|f| f.until > now && f.resources.contains(offer))
-        })
-    }
-
-    fn capable_of_agent(&self, caps: &FrameworkCapabilities, agent: &AgentState) -> bool {
-        !(self.options.filter_gpu_resources && !caps.gpu_resources && agent.has_gpu)
-            && (caps.region_aware || !agent.remote)
-    }
-
     /// Runs one allocation cycle at time `now` and returns the offers made. Offered resources
     /// count as allocated until recovered.
     pub fn allocate(&mut self, now: Duration) -> Allocation {
@@ -1090,54 +1044,49 @@ impl Allocator {
             .collect();
         self.rng.shuffle(&mut candidates);
 
-        // Quota bookkeeping (only roles with a quota).
+        // Quota bookkeeping, for roles with a quota only.
         let quota_roles: Vec<usize> = (0..self.roles.len())
             .filter(|&r| self.roles[r].quota != Quota::default())
             .collect();
-        let mut consumed: HashMap<usize, Quantities> = quota_roles
-            .iter()
-            .map(|&r| (r, self.consumed_quota(r)))
-            .collect();
-        let mut required_headroom = Quantities::new();
+        let mut cycle = Cycle {
+            now,
+            consumed: quota_roles.iter().map(|&r| (r, self.consumed_quota(r))).collect(),
+            required_headroom: Quantities::new(),
+            available_headroom: Quantities::new(),
+        };
         for &r in &quota_roles {
             if !self.roles[r].name.contains('/') {
-                required_headroom.add(&self.roles[r].quota.guarantees.minus(&consumed[&r]));
+                let unmet = self.roles[r].quota.guarantees.minus(&cycle.consumed[&r]);
+                cycle.required_headroom.add(&unmet);
             }
         }
-        let mut available_headroom = self.cluster_total.clone();
-        for role in &self.roles {
-            available_headroom.subtract(&role.allocated_unreserved);
-            available_headroom.subtract(&role.allocated_reserved);
-            // Unallocated reservations are not available to others.
-            available_headroom.subtract(&role.reserved.minus(&role.allocated_reserved));
+        if !cycle.required_headroom.is_empty() {
+            let mut headroom = self.cluster_total.clone();
+            for role in &self.roles {
+                headroom.subtract(&role.allocated_unreserved);
+                headroom.subtract(&role.allocated_reserved);
+                // Unallocated reservations are not available to others either.
+                headroom.subtract(&role.reserved.minus(&role.allocated_reserved));
+            }
+            cycle.available_headroom = headroom;
         }
 
         let mut offers: Vec<Offer> = Vec::new();
         let mut pending: Vec<(usize, usize, Resources)> = Vec::new();
-
-        for stage in [Stage::Guarantees, Stage::Everything] {
-            if stage == Stage::Guarantees && quota_roles.is_empty() {
-                continue;
-            }
-            if stage == Stage::Everything {
+        let stages: &[Stage] = if quota_roles.is_empty() {
+            &[Stage::Everything]
+        } else {
+            &[Stage::Guarantees, Stage::Everything]
+        };
+        for (i, &stage) in stages.iter().enumerate() {
+            if i > 0 {
                 self.rng.shuffle(&mut candidates);
             }
             for &agent in &candidates {
-                self.allocate_agent(
-                    stage,
-                    agent,
-                    now,
-                    &mut consumed,
-                    &mut required_headroom,
-                    &mut available_headroom,
-                    &mut pending,
-                );
+                self.allocate_agent(stage, agent, &mut cycle, &mut pending);
                 for (framework, role, resources) in pending.drain(..) {
                     // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
-                    if let Err(e) = self.track_allocation(agent, framework, &resources) {
-                        debug_assert!(false, "tracking a fresh offer failed: {e}");
-                        continue;
-                    }
+                    self.track_offer(agent, framework, role, &resources);
                     offers.push(Offer {
                         framework: self.framework_state(framework).id.clone(),
                         agent: self.agent_state(agent).id.clone(),
@@ -1147,136 +1096,185 @@ impl Allocator {
                 }
             }
         }
+        let offers = if stages.len() > 1 { merge_offers(offers) } else { offers };
         let inverse_offers = self.inverse_offers(now);
-        Allocation {
-            offers: merge_offers(offers),
-            inverse_offers,
-        }
+        Allocation { offers, inverse_offers }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Records a fresh offer (resources already carry `role` as allocation role).
+    fn track_offer(&mut self, agent: usize, framework: usize, role: usize, resources: &Resources) {
+        let q = scalars(resources);
+        let mut unreserved = Quantities::new();
+        let mut reserved = Quantities::new();
+        for r in resources.iter() {
+            if let ResourceValue::Scalar(s) = r.value {
+                if is_quota_resource(r) {
+                    let now = unreserved.get(&r.name) + s;
+                    unreserved.set(&r.name, now);
+                } else if r.is_reserved() {
+                    let now = reserved.get(&r.name) + s;
+                    reserved.set(&r.name, now);
+                }
+            }
+        }
+        let state = &mut self.roles[role];
+        state.allocated_unreserved.add(&unreserved);
+        state.allocated_reserved.add(&reserved);
+        state.framework_sorter.allocated(client_id(framework), &q);
+        self.role_sorter.allocated(client_id(role), &q);
+        let agent = self.agent_state_mut(agent);
+        agent.allocated += resources;
+        agent.available -= &resources.unallocate();
+        *agent.by_framework.entry(framework).or_default() += resources;
+    }
+
+    /// Decides the offers on one agent for one stage; see the module docs.
     fn allocate_agent(
         &mut self,
         stage: Stage,
         agent: usize,
-        now: Duration,
-        consumed: &mut HashMap<usize, Quantities>,
-        required_headroom: &mut Quantities,
-        available_headroom: &mut Quantities,
+        cycle: &mut Cycle,
         pending: &mut Vec<(usize, usize, Resources)>,
     ) {
-        let mut role_order = Vec::new();
-        self.role_sorter.visit(&mut |c| {
-            role_order.push(c as usize);
-            Visit::Continue
-        });
-        // What remains on the agent while this agent's offers are being decided.
-        let mut remaining = self.agent_state(agent).available.clone();
+        let Allocator { options, agents, frameworks, roles, role_sorter, .. } = self;
+        let astate = agents[agent].as_ref().expect("candidate agents are live");
+        let mut remaining = astate.available.clone();
+        if remaining.is_empty() {
+            return;
+        }
         let mut offered_shared = Resources::new();
-        for role in role_order {
+        let has_reservations = remaining.iter().any(Resource::is_reserved);
+        // Roles whose consumed quota grows with an offer to each role (self and ancestors).
+        let consumer_names: Vec<(usize, String)> =
+            cycle.consumed.keys().map(|&r| (r, roles[r].name.clone())).collect();
+        role_sorter.visit(&mut |role_client| {
             if remaining.is_empty() {
-                break;
+                return Visit::Stop;
             }
-            let quota = self.roles[role].quota.clone();
+            let role = role_client as usize;
+            let RoleState { name: role_name, quota, framework_sorter, .. } = &mut roles[role];
+            let consumers: Vec<usize> = consumer_names
+                .iter()
+                .filter(|(_, name)| roles::is_same_or_descendant(role_name, name))
+                .map(|(r, _)| *r)
+                .collect();
             if stage == Stage::Guarantees {
-                if quota.guarantees.is_empty() {
-                    continue;
-                }
-                let unmet = quota
-                    .guarantees
-                    .minus(consumed.get(&role).unwrap_or(&Quantities::new()));
-                if unmet.is_empty() {
-                    continue;
+                let unmet = quota.guarantees.minus(cycle.consumed.get(&role).unwrap_or(&Quantities::new()));
+                if quota.guarantees.is_empty() || unmet.is_empty() {
+                    return Visit::Continue;
                 }
             }
-            let role_name = self.roles[role].name.clone();
-            let mut frameworks = Vec::new();
-            self.roles[role].framework_sorter.visit(&mut |c| {
-                frameworks.push(c as usize);
-                Visit::Continue
-            });
-            for framework in frameworks {
-                let Some(fstate) = self.frameworks[framework].as_ref() else {
-                    continue;
+            // What this role may use here; recomputed only after an offer changes `remaining`.
+            let mut for_role: Option<Resources> = None;
+            framework_sorter.visit(&mut |framework_client| {
+                let framework = framework_client as usize;
+                let Some(fstate) = frameworks[framework].as_ref() else {
+                    return Visit::Continue;
                 };
-                let astate = self.agent_state(agent);
-                let available = &remaining.allocatable_to(&role_name) - &offered_shared;
+                let available = for_role.get_or_insert_with(|| {
+                    let mut r = if has_reservations {
+                        remaining.allocatable_to(role_name)
+                    } else {
+                        remaining.clone()
+                    };
+                    if !offered_shared.is_empty() {
+                        r -= &offered_shared;
+                    }
+                    r
+                });
                 if available.is_empty() {
-                    break;
+                    return Visit::Stop;
                 }
-                if !self.min_allocatable_ok(fstate, role, &available) {
-                    continue;
-                }
-                if !self.capable_of_agent(&fstate.capabilities, astate) {
-                    continue;
+                if !min_allocatable_ok(options, fstate, role, available)
+                    || !capable_of_agent(options, &fstate.capabilities, astate)
+                {
+                    return Visit::Continue;
                 }
                 let caps = fstate.capabilities;
-                let available = available.filter(|r| {
-                    (caps.shared_resources || !r.shared)
-                        && (caps.revocable_resources || !r.revocable)
-                        && (caps.reservation_refinement || r.reservations.len() <= 1)
-                });
-                let quota_resources = available.filter(is_quota_resource);
-                let consumed_now = consumed.get(&role).cloned().unwrap_or_default();
-                let mut to_offer = available.filter(|r| {
-                    r.is_reserved() || !matches!(r.value, ResourceValue::Scalar(_)) || r.revocable
-                });
-                let (guarantee_part, mut additional) = if stage == Stage::Guarantees {
-                    let unmet = quota.guarantees.minus(&consumed_now);
-                    if unmet.is_empty() {
-                        break;
-                    }
-                    let part = shrink_to(&quota_resources, &unmet);
-                    if part.is_empty() {
-                        continue;
-                    }
-                    let rest = &quota_resources - &part;
-                    (part, rest)
-                } else {
-                    (Resources::new(), quota_resources)
+                let incapable = |r: &Resource| {
+                    (!caps.shared_resources && r.shared)
+                        || (!caps.revocable_resources && r.revocable)
+                        || (!caps.reservation_refinement && r.reservations.len() > 1)
                 };
-                if !quota.limits.is_empty() {
-                    let mut used = consumed_now.clone();
-                    used.add(&scalars(&guarantee_part));
-                    additional = shrink_to_limits(&additional, &quota.limits.minus(&used));
-                }
-                if !required_headroom.is_empty() && !additional.is_empty() {
-                    let spare = available_headroom.minus(required_headroom);
-                    additional = shrink_to(&additional, &spare);
-                }
-                to_offer += &guarantee_part;
-                to_offer += &additional;
-                if !self.min_allocatable_ok(fstate, role, &to_offer)
-                    || Self::is_filtered(fstate, &role_name, role, agent, astate, &to_offer, now)
+                let available: Resources = if available.iter().any(incapable) {
+                    available.filter(|r| !incapable(r))
+                } else {
+                    available.clone()
+                };
+                let plain_stage_two = stage == Stage::Everything
+                    && quota.limits.is_empty()
+                    && cycle.required_headroom.is_empty();
+                let (to_offer, guarantee_part, additional) = if plain_stage_two {
+                    // No quota anywhere near: everything available is offered.
+                    (available, Resources::new(), Resources::new())
+                } else {
+                    let consumed_now = cycle.consumed.get(&role).cloned().unwrap_or_default();
+                    let quota_resources = available.filter(is_quota_resource);
+                    let base = available.filter(|r| {
+                        r.is_reserved() || !matches!(r.value, ResourceValue::Scalar(_)) || r.revocable
+                    });
+                    let (guarantee_part, mut additional) = if stage == Stage::Guarantees {
+                        let unmet = quota.guarantees.minus(&consumed_now);
+                        if unmet.is_empty() {
+                            return Visit::Stop;
+                        }
+                        let part = shrink_to(&quota_resources, &unmet);
+                        if part.is_empty() {
+                            return Visit::Continue;
+                        }
+                        let rest = &quota_resources - &part;
+                        (part, rest)
+                    } else {
+                        (Resources::new(), quota_resources)
+                    };
+                    if !quota.limits.is_empty() {
+                        let mut used = consumed_now;
+                        used.add(&scalars(&guarantee_part));
+                        additional = shrink_to_limits(&additional, &quota.limits.minus(&used));
+                    }
+                    if !cycle.required_headroom.is_empty() && !additional.is_empty() {
+                        let spare = cycle.available_headroom.minus(&cycle.required_headroom);
+                        additional = shrink_to(&additional, &spare);
+                    }
+                    let mut to_offer = base;
+                    to_offer += &guarantee_part;
+                    to_offer += &additional;
+                    (to_offer, guarantee_part, additional)
+                };
+                if !min_allocatable_ok(options, fstate, role, &to_offer)
+                    || is_filtered(fstate, role_name, role, agent, astate, &to_offer, cycle.now)
                 {
-                    continue;
+                    return Visit::Continue;
                 }
-                let increase = scalars(&(&guarantee_part + &additional));
-                if quota != Quota::default() {
-                    for (r, q) in consumed.iter_mut() {
-                        if roles::is_same_or_descendant(&role_name, &self.roles[*r].name) {
-                            q.add(&increase);
+                if !plain_stage_two {
+                    let increase = scalars(&(&guarantee_part + &additional));
+                    if *quota != Quota::default() {
+                        for r in &consumers {
+                            cycle.consumed.entry(*r).or_default().add(&increase);
                         }
                     }
+                    if stage == Stage::Guarantees {
+                        cycle.required_headroom.subtract(&scalars(&guarantee_part));
+                    }
+                    cycle.available_headroom.subtract(&increase);
                 }
-                if stage == Stage::Guarantees {
-                    required_headroom.subtract(&scalars(&guarantee_part));
-                }
-                available_headroom.subtract(&increase);
                 // Shared resources stay available to other frameworks on this agent.
                 remaining -= &to_offer.non_shared();
                 offered_shared += &to_offer.shared();
-                pending.push((framework, role, to_offer.allocate(&role_name)));
+                for_role = None;
+                pending.push((framework, role, to_offer.allocate(role_name)));
                 if stage == Stage::Guarantees
                     && quota
                         .guarantees
-                        .minus(consumed.get(&role).unwrap_or(&Quantities::new()))
+                        .minus(cycle.consumed.get(&role).unwrap_or(&Quantities::new()))
                         .is_empty()
                 {
-                    break;
+                    return Visit::Stop;
                 }
-            }
-        }
+                Visit::Continue
+            });
+            Visit::Continue
+        });
     }
 
     fn inverse_offers(&mut self, now: Duration) -> Vec<InverseOffer> {
@@ -1303,6 +1301,67 @@ impl Allocator {
         }
         out
     }
+}
+
+/// Per-cycle quota bookkeeping.
+struct Cycle {
+    now: Duration,
+    /// Quota consumed so far, for roles with a quota.
+    consumed: HashMap<usize, Quantities>,
+    /// Unreserved resources still owed to unmet guarantees.
+    required_headroom: Quantities,
+    /// Unreserved resources not yet allocated (only computed when headroom is required).
+    available_headroom: Quantities,
+}
+
+/// An offer must hold at least one of the minimum sets (any-of), per framework and role.
+fn min_allocatable_ok(
+    options: &AllocatorOptions,
+    framework: &FrameworkState,
+    role: usize,
+    offer: &Resources,
+) -> bool {
+    if offer.is_empty() {
+        return false;
+    }
+    let mins = framework.min_allocatable.get(&role).unwrap_or(&options.min_allocatable_resources);
+    if mins.is_empty() {
+        return true;
+    }
+    let have = scalars(offer);
+    mins.iter().any(|m| have.contains(m))
+}
+
+/// Implicit filters (agent capabilities) and the framework's decline filters.
+fn is_filtered(
+    framework: &FrameworkState,
+    role_name: &str,
+    role: usize,
+    agent: usize,
+    state: &AgentState,
+    offer: &Resources,
+    now: Duration,
+) -> bool {
+    if framework.capabilities.multi_role && !state.capabilities.multi_role {
+        return true;
+    }
+    if !state.capabilities.hierarchical_role && role_name.contains('/') {
+        return true;
+    }
+    framework
+        .filters
+        .get(&(role, agent))
+        .is_some_and(|list| list.iter().any(|f| f.until > now && f.resources.contains(offer)))
+}
+
+/// GPU agents only for GPU-capable frameworks; remote agents only for region-aware ones.
+fn capable_of_agent(
+    options: &AllocatorOptions,
+    caps: &FrameworkCapabilities,
+    agent: &AgentState,
+) -> bool {
+    !(options.filter_gpu_resources && !caps.gpu_resources && agent.has_gpu)
+        && (caps.region_aware || !agent.remote)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
