@@ -1050,7 +1050,10 @@ impl Allocator {
             .collect();
         let mut cycle = Cycle {
             now,
-            consumed: quota_roles.iter().map(|&r| (r, self.consumed_quota(r))).collect(),
+            consumed: quota_roles
+                .iter()
+                .map(|&r| (r, self.consumed_quota(r)))
+                .collect(),
             required_headroom: Quantities::new(),
             available_headroom: Quantities::new(),
         };
@@ -1084,9 +1087,9 @@ impl Allocator {
             }
             for &agent in &candidates {
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
-                for (framework, role, resources) in pending.drain(..) {
+                for (framework, role, offer) in pending.drain(..) {
                     // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
-                    self.track_offer(agent, framework, role, &resources);
+                    let resources = self.track_offer(agent, framework, role, &offer);
                     offers.push(Offer {
                         framework: self.framework_state(framework).id.clone(),
                         agent: self.agent_state(agent).id.clone(),
@@ -1096,13 +1099,28 @@ impl Allocator {
                 }
             }
         }
-        let offers = if stages.len() > 1 { merge_offers(offers) } else { offers };
+        let offers = if stages.len() > 1 {
+            merge_offers(offers)
+        } else {
+            offers
+        };
         let inverse_offers = self.inverse_offers(now);
-        Allocation { offers, inverse_offers }
+        Allocation {
+            offers,
+            inverse_offers,
+        }
     }
 
-    /// Records a fresh offer (resources already carry `role` as allocation role).
-    fn track_offer(&mut self, agent: usize, framework: usize, role: usize, resources: &Resources) {
+    /// Records a fresh offer, already taken out of the agent's available resources, and returns
+    /// it marked with its allocation role.
+    fn track_offer(
+        &mut self,
+        agent: usize,
+        framework: usize,
+        role: usize,
+        offer: &Resources,
+    ) -> Resources {
+        let resources = &offer.allocate(&self.roles[role].name);
         let q = scalars(resources);
         let mut unreserved = Quantities::new();
         let mut reserved = Quantities::new();
@@ -1124,8 +1142,8 @@ impl Allocator {
         self.role_sorter.allocated(client_id(role), &q);
         let agent = self.agent_state_mut(agent);
         agent.allocated += resources;
-        agent.available -= &resources.unallocate();
         *agent.by_framework.entry(framework).or_default() += resources;
+        resources.clone()
     }
 
     /// Decides the offers on one agent for one stage; see the module docs.
@@ -1136,30 +1154,54 @@ impl Allocator {
         cycle: &mut Cycle,
         pending: &mut Vec<(usize, usize, Resources)>,
     ) {
-        let Allocator { options, agents, frameworks, roles, role_sorter, .. } = self;
-        let astate = agents[agent].as_ref().expect("candidate agents are live");
-        let mut remaining = astate.available.clone();
+        let Allocator {
+            options,
+            agents,
+            frameworks,
+            roles,
+            role_sorter,
+            ..
+        } = self;
+        let astate = agents[agent].as_mut().expect("candidate agents are live");
+        let traits = AgentTraits {
+            capabilities: astate.capabilities,
+            has_gpu: astate.has_gpu,
+            remote: astate.remote,
+        };
+        // Offers are taken out of the agent's available resources as they are decided; the
+        // rest of the bookkeeping happens in `track_offer` once the agent is done.
+        let remaining = &mut astate.available;
         if remaining.is_empty() {
             return;
         }
         let mut offered_shared = Resources::new();
         let has_reservations = remaining.iter().any(Resource::is_reserved);
         // Roles whose consumed quota grows with an offer to each role (self and ancestors).
-        let consumer_names: Vec<(usize, String)> =
-            cycle.consumed.keys().map(|&r| (r, roles[r].name.clone())).collect();
+        let consumer_names: Vec<(usize, String)> = cycle
+            .consumed
+            .keys()
+            .map(|&r| (r, roles[r].name.clone()))
+            .collect();
         role_sorter.visit(&mut |role_client| {
             if remaining.is_empty() {
                 return Visit::Stop;
             }
             let role = role_client as usize;
-            let RoleState { name: role_name, quota, framework_sorter, .. } = &mut roles[role];
+            let RoleState {
+                name: role_name,
+                quota,
+                framework_sorter,
+                ..
+            } = &mut roles[role];
             let consumers: Vec<usize> = consumer_names
                 .iter()
                 .filter(|(_, name)| roles::is_same_or_descendant(role_name, name))
                 .map(|(r, _)| *r)
                 .collect();
             if stage == Stage::Guarantees {
-                let unmet = quota.guarantees.minus(cycle.consumed.get(&role).unwrap_or(&Quantities::new()));
+                let unmet = quota
+                    .guarantees
+                    .minus(cycle.consumed.get(&role).unwrap_or(&Quantities::new()));
                 if quota.guarantees.is_empty() || unmet.is_empty() {
                     return Visit::Continue;
                 }
@@ -1171,22 +1213,26 @@ impl Allocator {
                 let Some(fstate) = frameworks[framework].as_ref() else {
                     return Visit::Continue;
                 };
-                let available = for_role.get_or_insert_with(|| {
-                    let mut r = if has_reservations {
-                        remaining.allocatable_to(role_name)
-                    } else {
-                        remaining.clone()
-                    };
-                    if !offered_shared.is_empty() {
-                        r -= &offered_shared;
-                    }
-                    r
-                });
+                let available: &Resources = if has_reservations || !offered_shared.is_empty() {
+                    for_role.get_or_insert_with(|| {
+                        let mut r = if has_reservations {
+                            remaining.allocatable_to(role_name)
+                        } else {
+                            remaining.clone()
+                        };
+                        if !offered_shared.is_empty() {
+                            r -= &offered_shared;
+                        }
+                        r
+                    })
+                } else {
+                    remaining
+                };
                 if available.is_empty() {
                     return Visit::Stop;
                 }
                 if !min_allocatable_ok(options, fstate, role, available)
-                    || !capable_of_agent(options, &fstate.capabilities, astate)
+                    || !capable_of_agent(options, &fstate.capabilities, &traits)
                 {
                     return Visit::Continue;
                 }
@@ -1211,7 +1257,9 @@ impl Allocator {
                     let consumed_now = cycle.consumed.get(&role).cloned().unwrap_or_default();
                     let quota_resources = available.filter(is_quota_resource);
                     let base = available.filter(|r| {
-                        r.is_reserved() || !matches!(r.value, ResourceValue::Scalar(_)) || r.revocable
+                        r.is_reserved()
+                            || !matches!(r.value, ResourceValue::Scalar(_))
+                            || r.revocable
                     });
                     let (guarantee_part, mut additional) = if stage == Stage::Guarantees {
                         let unmet = quota.guarantees.minus(&consumed_now);
@@ -1242,7 +1290,9 @@ impl Allocator {
                     (to_offer, guarantee_part, additional)
                 };
                 if !min_allocatable_ok(options, fstate, role, &to_offer)
-                    || is_filtered(fstate, role_name, role, agent, astate, &to_offer, cycle.now)
+                    || is_filtered(
+                        fstate, role_name, role, agent, &traits, &to_offer, cycle.now,
+                    )
                 {
                     return Visit::Continue;
                 }
@@ -1259,10 +1309,14 @@ impl Allocator {
                     cycle.available_headroom.subtract(&increase);
                 }
                 // Shared resources stay available to other frameworks on this agent.
-                remaining -= &to_offer.non_shared();
-                offered_shared += &to_offer.shared();
+                if to_offer.iter().any(|r| r.shared) {
+                    *remaining -= &to_offer.non_shared();
+                    offered_shared += &to_offer.shared();
+                } else {
+                    *remaining -= &to_offer;
+                }
                 for_role = None;
-                pending.push((framework, role, to_offer.allocate(role_name)));
+                pending.push((framework, role, to_offer));
                 if stage == Stage::Guarantees
                     && quota
                         .guarantees
@@ -1303,6 +1357,14 @@ impl Allocator {
     }
 }
 
+/// The parts of an agent that decide eligibility, copied out of the borrowed state.
+#[derive(Debug, Clone, Copy)]
+struct AgentTraits {
+    capabilities: AgentCapabilities,
+    has_gpu: bool,
+    remote: bool,
+}
+
 /// Per-cycle quota bookkeeping.
 struct Cycle {
     now: Duration,
@@ -1324,7 +1386,10 @@ fn min_allocatable_ok(
     if offer.is_empty() {
         return false;
     }
-    let mins = framework.min_allocatable.get(&role).unwrap_or(&options.min_allocatable_resources);
+    let mins = framework
+        .min_allocatable
+        .get(&role)
+        .unwrap_or(&options.min_allocatable_resources);
     if mins.is_empty() {
         return true;
     }
@@ -1338,7 +1403,7 @@ fn is_filtered(
     role_name: &str,
     role: usize,
     agent: usize,
-    state: &AgentState,
+    state: &AgentTraits,
     offer: &Resources,
     now: Duration,
 ) -> bool {
@@ -1348,17 +1413,17 @@ fn is_filtered(
     if !state.capabilities.hierarchical_role && role_name.contains('/') {
         return true;
     }
-    framework
-        .filters
-        .get(&(role, agent))
-        .is_some_and(|list| list.iter().any(|f| f.until > now && f.resources.contains(offer)))
+    framework.filters.get(&(role, agent)).is_some_and(|list| {
+        list.iter()
+            .any(|f| f.until > now && f.resources.contains(offer))
+    })
 }
 
 /// GPU agents only for GPU-capable frameworks; remote agents only for region-aware ones.
 fn capable_of_agent(
     options: &AllocatorOptions,
     caps: &FrameworkCapabilities,
-    agent: &AgentState,
+    agent: &AgentTraits,
 ) -> bool {
     !(options.filter_gpu_resources && !caps.gpu_resources && agent.has_gpu)
         && (caps.region_aware || !agent.remote)

@@ -8,10 +8,56 @@ use std::fmt;
 use mesos_core::resources::{ResourceValue, Resources};
 use mesos_core::values::Scalar;
 
+/// A resource name stored inline when short (`cpus`, `mem`, `disk`, `gpus` all are), so that
+/// copying quantities around the allocation loop does not allocate.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Name {
+    Inline { len: u8, bytes: [u8; 22] },
+    Heap(std::sync::Arc<str>),
+}
+
+impl Name {
+    fn new(s: &str) -> Name {
+        if s.len() <= 22 {
+            let mut bytes = [0u8; 22];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Name::Inline {
+                len: u8::try_from(s.len()).unwrap_or(22),
+                bytes,
+            }
+        } else {
+            Name::Heap(std::sync::Arc::from(s))
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Name::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Name::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // The bytes were copied from a `str` at a char boundary.
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or("")
+            }
+            Name::Heap(s) => s,
+        }
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// Amounts of scalar resources by name, sorted by name; no entry is zero or negative.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Quantities {
-    entries: Vec<(String, i64)>,
+    entries: Vec<(Name, i64)>,
 }
 
 impl Quantities {
@@ -46,7 +92,10 @@ impl Quantities {
     }
 
     fn get_milli(&self, name: &str) -> i64 {
-        match self.entries.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+        match self
+            .entries
+            .binary_search_by(|(n, _)| n.as_bytes().cmp(name.as_bytes()))
+        {
             Ok(i) => self.entries[i].1,
             Err(_) => 0,
         }
@@ -55,12 +104,15 @@ impl Quantities {
     /// Sets `name` to `amount`.
     pub fn set(&mut self, name: &str, amount: Scalar) {
         let milli = amount.milli();
-        match self.entries.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+        match self
+            .entries
+            .binary_search_by(|(n, _)| n.as_bytes().cmp(name.as_bytes()))
+        {
             Ok(i) if milli > 0 => self.entries[i].1 = milli,
             Ok(i) => {
                 self.entries.remove(i);
             }
-            Err(i) if milli > 0 => self.entries.insert(i, (name.to_string(), milli)),
+            Err(i) if milli > 0 => self.entries.insert(i, (Name::new(name), milli)),
             Err(_) => {}
         }
     }
@@ -85,14 +137,14 @@ impl Quantities {
     /// Adds `other`.
     pub fn add(&mut self, other: &Quantities) {
         for (n, m) in &other.entries {
-            self.add_milli(n, *m);
+            self.add_milli(n.as_str(), *m);
         }
     }
 
     /// Subtracts `other`, dropping names that reach zero or below.
     pub fn subtract(&mut self, other: &Quantities) {
         for (n, m) in &other.entries {
-            self.add_milli(n, -*m);
+            self.add_milli(n.as_str(), -*m);
         }
     }
 
@@ -105,7 +157,10 @@ impl Quantities {
 
     /// True when every amount of `other` is at most the same amount here.
     pub fn contains(&self, other: &Quantities) -> bool {
-        other.entries.iter().all(|(n, m)| self.get_milli(n) >= *m)
+        other
+            .entries
+            .iter()
+            .all(|(n, m)| self.get_milli(n.as_str()) >= *m)
     }
 
     /// The dominant share of `self` relative to `total`: the largest `self[name] / total[name]`
@@ -113,7 +168,7 @@ impl Quantities {
     pub fn dominant_share(&self, total: &Quantities) -> f64 {
         let mut share = 0.0f64;
         for (n, t) in &total.entries {
-            let a = self.get_milli(n);
+            let a = self.get_milli(n.as_str());
             if a > 0 {
                 share = share.max(a as f64 / *t as f64);
             }
@@ -131,7 +186,7 @@ impl fmt::Display for Quantities {
             if i > 0 {
                 f.write_str(";")?;
             }
-            write!(f, "{n}:{}", Scalar::from_milli(*m))?;
+            write!(f, "{}:{}", n.as_str(), Scalar::from_milli(*m))?;
         }
         Ok(())
     }

@@ -1,0 +1,33 @@
+//! Runs DeclineOffers cycles in a loop for profiling:
+//! `cargo run --release -p mesos-benches --example profile_decline -- 10000 1000 10`.
+
+use std::time::{Duration, Instant};
+
+use mesos_benches::allocator::{decline_all, decline_offers_cluster};
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let (agents, frameworks, rounds) = (
+        args.first().copied().unwrap_or(10_000),
+        args.get(1).copied().unwrap_or(1_000),
+        args.get(2).copied().unwrap_or(10),
+    );
+    let start = Instant::now();
+    let mut a = decline_offers_cluster(agents, frameworks);
+    println!("setup {:?}", start.elapsed());
+    let mut now = Duration::from_secs(1);
+    for round in 0..=rounds {
+        let start = Instant::now();
+        let offers = a.allocate(now).offers;
+        println!(
+            "round {round}: {} offers in {:?}",
+            offers.len(),
+            start.elapsed()
+        );
+        decline_all(&mut a, &offers, now);
+        now += Duration::from_secs(1);
+    }
+}
