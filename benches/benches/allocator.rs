@@ -12,7 +12,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use mesos_benches::allocator::{decline_all, decline_offers_cluster, decline_offers_free};
+use mesos_benches::allocator::{
+    decline_all, decline_offers_cluster, decline_offers_free, large_and_small_quota_cluster,
+    update_allocation_cluster,
+};
+use mesos_core::ids::FrameworkId;
 
 const GRID: &[(usize, usize)] = &[(1_000, 100), (5_000, 500), (10_000, 1_000), (20_000, 2_000)];
 const ROUNDS: &[usize] = &[0, 1, 10];
@@ -84,5 +88,105 @@ fn add_agents(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decline_offers, add_agents);
+/// SuppressOffers at 10k agents x 1k frameworks: one cycle with 99 % of the frameworks
+/// suppressed, next to one with all of them suppressed (the cost of the 1 % should be small).
+fn suppress_offers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("suppress_offers");
+    group.sample_size(10);
+    let (agents, frameworks) = (10_000, 1_000);
+    for suppressed_pct in [20, 50, 99, 100] {
+        let id = format!("agents={agents},frameworks={frameworks}/suppressed={suppressed_pct}%");
+        group.bench_function(id, |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    let mut a = decline_offers_cluster(agents, frameworks);
+                    for f in 0..frameworks * suppressed_pct / 100 {
+                        a.suppress(&FrameworkId::new(format!("framework{f}")), &[])
+                            .expect("known");
+                    }
+                    let start = Instant::now();
+                    black_box(a.allocate(Duration::from_secs(1)));
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+/// LargeAndSmallQuota at 3,000 agents, roles and frameworks: the cycle that hands out the
+/// cluster, then the cycle that has nothing left to give.
+fn large_and_small_quota(c: &mut Criterion) {
+    let mut group = c.benchmark_group("large_and_small_quota");
+    group.sample_size(10);
+    let (small, large) = (2_500, 500);
+    group.bench_function("agents=3000,roles=3000/handout", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let mut a = large_and_small_quota_cluster(small, large);
+                let start = Instant::now();
+                let offers = black_box(a.allocate(Duration::from_secs(1)).offers);
+                total += start.elapsed();
+                assert_eq!(offers.len(), 3_500, "one offer per (framework, agent)");
+            }
+            total
+        })
+    });
+    group.bench_function("agents=3000,roles=3000/empty_cycle", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let mut a = large_and_small_quota_cluster(small, large);
+                a.allocate(Duration::from_secs(1));
+                let start = Instant::now();
+                let offers = black_box(a.allocate(Duration::from_secs(2)).offers);
+                total += start.elapsed();
+                assert!(offers.is_empty());
+            }
+            total
+        })
+    });
+    group.bench_function("agents=3000,roles=3000/add_frameworks", |b| {
+        b.iter(|| black_box(large_and_small_quota_cluster(small, large)))
+    });
+    group.finish();
+}
+
+/// UpdateAllocation: 20 unreserve + reserve pairs on one agent carrying 200 roles'
+/// reservations (800 resource objects), all in use.
+fn update_allocation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("update_allocation");
+    group.sample_size(10);
+    group.bench_function("roles=200/20_unreserve_reserve_pairs", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let (mut a, framework, agent, reserved) = update_allocation_cluster(200);
+                let unreserved = reserved.pop_reservation();
+                let start = Instant::now();
+                for _ in 0..20 {
+                    a.update_allocation(&framework, &agent, &reserved, &unreserved)
+                        .expect("held");
+                    a.update_allocation(&framework, &agent, &unreserved, &reserved)
+                        .expect("held");
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    decline_offers,
+    add_agents,
+    suppress_offers,
+    large_and_small_quota,
+    update_allocation
+);
 criterion_main!(benches);

@@ -143,4 +143,98 @@ pub mod allocator {
         .expect("valid");
         &total - &used
     }
+
+    /// LargeAndSmallQuota: `small` roles with quota `cpus:1;mem:1024;disk:1024` and `large`
+    /// roles with `cpus:4;mem:4096;disk:4096` (guarantee = limit, as Mesos's legacy quota call
+    /// sets), one framework each, on `small / 5 + large * 5` agents of `cpus:2;mem:2048;disk:2048`.
+    pub fn large_and_small_quota_cluster(small: usize, large: usize) -> Allocator {
+        use mesos_allocator::Quota;
+        use mesos_allocator::quantities::{Limits, Quantities};
+        let mut a = Allocator::new(AllocatorOptions::default()).expect("default options");
+        let total = parse_flag_text("cpus:2;mem:2048;disk:2048", "*").expect("valid");
+        for i in 0..small / 5 + large * 5 {
+            a.add_agent(
+                AgentId::new(format!("agent{i}")),
+                AgentConfig {
+                    total: total.clone(),
+                    ..Default::default()
+                },
+                &[],
+            )
+            .expect("new agent");
+        }
+        let roles = (0..small)
+            .map(|i| (format!("smallQuotaRole{i}"), "cpus:1;mem:1024;disk:1024"))
+            .chain((0..large).map(|i| (format!("largeQuotaRole{i}"), "cpus:4;mem:4096;disk:4096")));
+        for (role, quota) in roles {
+            let config = FrameworkConfig {
+                roles: vec![role.clone()],
+                ..Default::default()
+            };
+            a.add_framework(FrameworkId::new(format!("fw-{role}")), config, &[], true)
+                .expect("new framework");
+            let q = Quantities::parse(quota).expect("valid");
+            let limits = Limits::from_caps(q.iter().map(|(n, v)| (n.to_string(), v)));
+            a.update_quota(
+                &role,
+                Quota {
+                    guarantees: q,
+                    limits,
+                },
+            )
+            .expect("valid role");
+        }
+        a
+    }
+
+    /// One agent carrying, for each of `roles` roles, `cpus:100;mem:100;disk:100;ports:[2-2]`
+    /// dynamically reserved with a unique label (so nothing merges), all in use by one framework
+    /// per role. Returns the allocator and, for the first role, its framework, the agent and the
+    /// reserved resources as allocated.
+    pub fn update_allocation_cluster(roles: usize) -> (Allocator, FrameworkId, AgentId, Resources) {
+        use mesos_core::resources::{Label, Reservation, ReservationKind};
+        let mut a = Allocator::new(AllocatorOptions::default()).expect("default options");
+        let agent = AgentId::new("agent0");
+        let mut total = Resources::new();
+        let mut used = Vec::new();
+        for i in 0..roles {
+            let role = format!("role-{i:036}");
+            let reservation = Reservation {
+                kind: ReservationKind::Dynamic,
+                role: role.clone(),
+                principal: None,
+                labels: vec![Label {
+                    key: "Label".into(),
+                    value: Some(format!("{i:036x}")),
+                }],
+            };
+            let mut mine = Resources::new();
+            for r in parse_flag_text("cpus:100;mem:100;disk:100;ports:[2-2]", "*")
+                .expect("valid")
+                .iter()
+            {
+                mine += &r.clone().reserved_to(reservation.clone());
+            }
+            total += &mine;
+            let id = FrameworkId::new(format!("framework{i}"));
+            let config = FrameworkConfig {
+                roles: vec![role.clone()],
+                ..Default::default()
+            };
+            a.add_framework(id.clone(), config, &[], true)
+                .expect("new framework");
+            used.push((id, mine.allocate(&role)));
+        }
+        a.add_agent(
+            agent.clone(),
+            AgentConfig {
+                total,
+                ..Default::default()
+            },
+            &used,
+        )
+        .expect("new agent");
+        let (framework, reserved) = used.swap_remove(0);
+        (a, framework, agent, reserved)
+    }
 }
