@@ -23,6 +23,9 @@ use crate::quantities::{Limits, Quantities};
 use crate::rng::SplitMix64;
 use crate::sorter::{self, ClientId, Sorter, Visit};
 
+/// The longest decline filter, as in Mesos.
+const MAX_REFUSE: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Errors from feeding the allocator inconsistent events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocatorError {
@@ -265,7 +268,7 @@ pub struct Allocator {
     role_index: HashMap<String, usize>,
     role_sorter: Box<dyn Sorter + Send>,
     weights: HashMap<String, f64>,
-    /// Non-revocable scalar totals of all agents: the pool shares are measured against.
+    /// Scalar totals of all agents (revocable included): the pool shares are measured against.
     cluster_total: Quantities,
     /// Whether sorters have seen the current `cluster_total`.
     totals_synced: bool,
@@ -728,8 +731,7 @@ impl Allocator {
         let index = self.agents.len();
         let has_gpu = config.total.gpus().is_some_and(|g| !g.is_zero());
         self.add_reservations(&config.total)?;
-        self.cluster_total
-            .add(&scalars(&config.total.non_revocable()));
+        self.cluster_total.add(&scalars(&config.total));
         self.totals_synced = false;
         self.agents.push(Some(AgentState {
             id: id.clone(),
@@ -781,8 +783,7 @@ impl Allocator {
         }
         let total = self.agent_state(index).total.clone();
         self.remove_reservations(&total);
-        self.cluster_total
-            .subtract(&scalars(&total.non_revocable()));
+        self.cluster_total.subtract(&scalars(&total));
         self.totals_synced = false;
         for f in self.frameworks.iter_mut().flatten() {
             f.filters.retain(|(_, a), _| *a != index);
@@ -799,8 +800,8 @@ impl Allocator {
         let old = self.agent_state(index).total.clone();
         self.remove_reservations(&old);
         self.add_reservations(&total)?;
-        self.cluster_total.subtract(&scalars(&old.non_revocable()));
-        self.cluster_total.add(&scalars(&total.non_revocable()));
+        self.cluster_total.subtract(&scalars(&old));
+        self.cluster_total.add(&scalars(&total));
         self.totals_synced = false;
         let agent = self.agent_state_mut(index);
         agent.has_gpu = total.gpus().is_some_and(|g| !g.is_zero());
@@ -930,6 +931,8 @@ impl Allocator {
         let a = self.agent(agent)?;
         self.untrack_allocation(a, f, resources)?;
         if let Some(refuse) = refuse.filter(|d| !d.is_zero()) {
+            // Mesos caps refusals at a year.
+            let refuse = refuse.min(MAX_REFUSE);
             let until = now.checked_add(refuse).unwrap_or(Duration::MAX);
             for (role, part) in split_by_role(resources)? {
                 if let Some(&r) = self.role_index.get(&role) {
@@ -1070,6 +1073,9 @@ impl Allocator {
                 headroom.subtract(&role.allocated_reserved);
                 // Unallocated reservations are not available to others either.
                 headroom.subtract(&role.reserved.minus(&role.allocated_reserved));
+            }
+            for agent in self.agents.iter().flatten() {
+                headroom.subtract(&scalars(&agent.available.revocable()));
             }
             cycle.available_headroom = headroom;
         }

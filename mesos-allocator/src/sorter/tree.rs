@@ -158,7 +158,13 @@ impl TreeSorter {
 
     fn key_of(&self, i: usize) -> Key {
         let node = self.node(i);
-        let weight = self.weight(&node.path);
+        // A client's leaf sits under its path's node; like Mesos's virtual leaf `a/.` it has
+        // weight 1, and the path's weight applies where the path competes with its siblings.
+        let weight = if node.client.is_some() {
+            1.0
+        } else {
+            self.weight(&node.path)
+        };
         let share = node.allocation.dominant_share(&self.total);
         let (rank, share) = match self.policy {
             Policy::Drf | Policy::Random(_) => (0.0, share / weight),
