@@ -1,5 +1,5 @@
 //! Runs DeclineOffers cycles in a loop for profiling:
-//! `cargo run --release -p mesos-benches --example profile_decline -- 10000 1000 10`.
+//! `cargo run --release -p mesos-benches --example profile_decline -- AGENTS FRAMEWORKS ROUNDS [SUPPRESSED_PERCENT]`.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,14 @@ fn main() {
     let start = Instant::now();
     let mut a = decline_offers_cluster(agents, frameworks);
     println!("setup {:?}", start.elapsed());
+    let suppressed = args.get(3).copied().unwrap_or(0);
+    for f in 0..frameworks * suppressed / 100 {
+        a.suppress(
+            &mesos_core::ids::FrameworkId::new(format!("framework{f}")),
+            &[],
+        )
+        .expect("known framework");
+    }
     let mut now = Duration::from_secs(1);
     for round in 0..=rounds {
         let start = Instant::now();

@@ -1018,18 +1018,36 @@ impl Allocator {
 
     // ----- the allocation cycle -----
 
-    /// Quota consumed by a role and its subroles: allocated unreserved non-revocable scalars
-    /// plus all reservations (Mesos's "offered or consumed").
-    fn consumed_quota(&self, role: usize) -> Quantities {
-        let name = &self.roles[role].name;
-        let mut q = Quantities::new();
-        for r in &self.roles {
-            if roles::is_same_or_descendant(&r.name, name) {
-                q.add(&r.allocated_unreserved);
-                q.add(&r.reserved);
+    /// Quota consumed by each role with a quota, counting its subroles: allocated unreserved
+    /// non-revocable scalars plus all reservations (Mesos's "offered or consumed"). Also, for
+    /// every role, the roles with a quota whose consumption grows when it is offered something
+    /// (itself and its ancestors).
+    fn quota_consumption(&self) -> (Vec<Option<Quantities>>, Vec<Vec<usize>>) {
+        let mut consumed: Vec<Option<Quantities>> = self
+            .roles
+            .iter()
+            .map(|r| (r.quota != Quota::default()).then(Quantities::new))
+            .collect();
+        let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); self.roles.len()];
+        if consumed.iter().all(Option::is_none) {
+            return (consumed, consumers);
+        }
+        for (i, role) in self.roles.iter().enumerate() {
+            let chain = std::iter::once(role.name.as_str()).chain(roles::ancestors(&role.name));
+            for name in chain {
+                if let Some(&q) = self.role_index.get(name)
+                    && consumed[q].is_some()
+                {
+                    consumers[i].push(q);
+                }
+            }
+            for &q in &consumers[i] {
+                let total = consumed[q].as_mut().expect("quota role");
+                total.add(&role.allocated_unreserved);
+                total.add(&role.reserved);
             }
         }
-        q
+        (consumed, consumers)
     }
 
     /// Runs one allocation cycle at time `now` and returns the offers made. Offered resources
@@ -1048,24 +1066,43 @@ impl Allocator {
         self.rng.shuffle(&mut candidates);
 
         // Quota bookkeeping, for roles with a quota only.
-        let quota_roles: Vec<usize> = (0..self.roles.len())
-            .filter(|&r| self.roles[r].quota != Quota::default())
-            .collect();
+        let (consumed, consumers) = self.quota_consumption();
         let mut cycle = Cycle {
             now,
-            consumed: quota_roles
-                .iter()
-                .map(|&r| (r, self.consumed_quota(r)))
-                .collect(),
+            quotas: self.roles.iter().map(|r| r.quota.clone()).collect(),
+            consumed,
+            consumers,
+            unmet: vec![false; self.roles.len()],
+            capped_out: vec![false; self.roles.len()],
+            active: vec![false; self.roles.len()],
+            active_uncapped: 0,
+            common_caps: Vec::new(),
             required_headroom: Quantities::new(),
             available_headroom: Quantities::new(),
         };
-        for &r in &quota_roles {
-            if !self.roles[r].name.contains('/') {
-                let unmet = self.roles[r].quota.guarantees.minus(&cycle.consumed[&r]);
-                cycle.required_headroom.add(&unmet);
+        let mut any_unmet = false;
+        for (r, consumed) in cycle.consumed.iter().enumerate() {
+            if let Some(consumed) = consumed {
+                let quota = &self.roles[r].quota;
+                let guarantees = &quota.guarantees;
+                cycle.unmet[r] = !guarantees.is_empty() && !consumed.contains(guarantees);
+                cycle.capped_out[r] =
+                    !quota.limits.is_empty() && limits_reached(&quota.limits, consumed);
+                any_unmet |= cycle.unmet[r];
+                if !self.roles[r].name.contains('/') {
+                    cycle.required_headroom.add(&guarantees.minus(consumed));
+                }
             }
         }
+        // Roles offers can go to, and which of them are not yet at all their limits.
+        let active: Vec<usize> = (0..self.roles.len())
+            .filter(|&r| self.roles[r].tracked && !self.roles[r].frameworks.is_empty())
+            .collect();
+        cycle.active_uncapped = active.iter().filter(|&&r| !cycle.capped_out[r]).count();
+        for &r in &active {
+            cycle.active[r] = true;
+        }
+        cycle.common_caps = common_caps(active.iter().map(|&r| &self.roles[r].quota.limits));
         if !cycle.required_headroom.is_empty() {
             let mut headroom = self.cluster_total.clone();
             for role in &self.roles {
@@ -1082,7 +1119,8 @@ impl Allocator {
 
         let mut offers: Vec<Offer> = Vec::new();
         let mut pending: Vec<(usize, usize, Resources)> = Vec::new();
-        let stages: &[Stage] = if quota_roles.is_empty() {
+        // Stage 1 only runs while some guarantee is unmet.
+        let stages: &[Stage] = if !any_unmet {
             &[Stage::Everything]
         } else {
             &[Stage::Guarantees, Stage::Everything]
@@ -1182,12 +1220,16 @@ impl Allocator {
         }
         let mut offered_shared = Resources::new();
         let has_reservations = remaining.iter().any(Resource::is_reserved);
-        // Roles whose consumed quota grows with an offer to each role (self and ancestors).
-        let consumer_names: Vec<(usize, String)> = cycle
-            .consumed
-            .keys()
-            .map(|&r| (r, roles[r].name.clone()))
-            .collect();
+        // Every role that could be offered something is at all of its limits, and this agent has
+        // only unreserved scalars that every such role caps: nothing can be offered here.
+        if stage == Stage::Everything
+            && cycle.active_uncapped == 0
+            && remaining
+                .iter()
+                .all(|r| is_quota_resource(r) && !r.shared && cycle.common_caps.contains(&r.name))
+        {
+            return;
+        }
         role_sorter.visit(&mut |role_client| {
             if remaining.is_empty() {
                 return Visit::Stop;
@@ -1199,18 +1241,19 @@ impl Allocator {
                 framework_sorter,
                 ..
             } = &mut roles[role];
-            let consumers: Vec<usize> = consumer_names
-                .iter()
-                .filter(|(_, name)| roles::is_same_or_descendant(role_name, name))
-                .map(|(r, _)| *r)
-                .collect();
-            if stage == Stage::Guarantees {
-                let unmet = quota
-                    .guarantees
-                    .minus(cycle.consumed.get(&role).unwrap_or(&Quantities::new()));
-                if quota.guarantees.is_empty() || unmet.is_empty() {
-                    return Visit::Continue;
-                }
+            if stage == Stage::Guarantees && !cycle.unmet[role] {
+                return Visit::Continue;
+            }
+            // A role at all of its limits can take nothing here when the agent only has
+            // unreserved scalars of the capped kinds left (LargeAndSmallQuota's empty cycle).
+            if stage == Stage::Everything
+                && !has_reservations
+                && cycle.capped_out[role]
+                && remaining.iter().all(|r| {
+                    is_quota_resource(r) && !r.shared && quota.limits.get(&r.name).is_some()
+                })
+            {
+                return Visit::Continue;
             }
             // What this role may use here; recomputed only after an offer changes `remaining`.
             let mut for_role: Option<Resources> = None;
@@ -1260,7 +1303,7 @@ impl Allocator {
                     // No quota anywhere near: everything available is offered.
                     (available, Resources::new(), Resources::new())
                 } else {
-                    let consumed_now = cycle.consumed.get(&role).cloned().unwrap_or_default();
+                    let consumed_now = cycle.consumed[role].clone().unwrap_or_default();
                     let quota_resources = available.filter(is_quota_resource);
                     let base = available.filter(|r| {
                         r.is_reserved()
@@ -1304,9 +1347,16 @@ impl Allocator {
                 }
                 if !plain_stage_two {
                     let increase = scalars(&(&guarantee_part + &additional));
-                    if *quota != Quota::default() {
-                        for r in &consumers {
-                            cycle.consumed.entry(*r).or_default().add(&increase);
+                    for &r in &cycle.consumers[role] {
+                        if let Some(c) = cycle.consumed[r].as_mut() {
+                            c.add(&increase);
+                            let q = &cycle.quotas[r];
+                            cycle.unmet[r] = !q.guarantees.is_empty() && !c.contains(&q.guarantees);
+                            let capped = !q.limits.is_empty() && limits_reached(&q.limits, c);
+                            if capped && !cycle.capped_out[r] && cycle.active[r] {
+                                cycle.active_uncapped -= 1;
+                            }
+                            cycle.capped_out[r] = capped;
                         }
                     }
                     if stage == Stage::Guarantees {
@@ -1323,12 +1373,7 @@ impl Allocator {
                 }
                 for_role = None;
                 pending.push((framework, role, to_offer));
-                if stage == Stage::Guarantees
-                    && quota
-                        .guarantees
-                        .minus(cycle.consumed.get(&role).unwrap_or(&Quantities::new()))
-                        .is_empty()
-                {
+                if stage == Stage::Guarantees && !cycle.unmet[role] {
                     return Visit::Stop;
                 }
                 Visit::Continue
@@ -1374,12 +1419,46 @@ struct AgentTraits {
 /// Per-cycle quota bookkeeping.
 struct Cycle {
     now: Duration,
-    /// Quota consumed so far, for roles with a quota.
-    consumed: HashMap<usize, Quantities>,
+    /// Quota consumed so far, by role; `Some` for roles with a quota.
+    consumed: Vec<Option<Quantities>>,
+    /// For each role, the roles with a quota that an offer to it consumes (self, ancestors).
+    consumers: Vec<Vec<usize>>,
+    /// Each role's quota, as of the cycle's start.
+    quotas: Vec<Quota>,
+    /// Roles with a guarantee not yet met.
+    unmet: Vec<bool>,
+    /// Roles that have reached every quota limit.
+    capped_out: Vec<bool>,
+    /// Roles with frameworks.
+    active: Vec<bool>,
+    /// How many roles with frameworks are not capped out.
+    active_uncapped: usize,
+    /// Resource names capped by the limits of every role with frameworks.
+    common_caps: Vec<String>,
     /// Unreserved resources still owed to unmet guarantees.
     required_headroom: Quantities,
     /// Unreserved resources not yet allocated (only computed when headroom is required).
     available_headroom: Quantities,
+}
+
+/// The resource names that every one of `limits` caps.
+fn common_caps<'a>(mut limits: impl Iterator<Item = &'a Limits>) -> Vec<String> {
+    let Some(first) = limits.next() else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = first.caps().map(|(n, _)| n.to_string()).collect();
+    for l in limits {
+        names.retain(|n| l.get(n).is_some());
+        if names.is_empty() {
+            break;
+        }
+    }
+    names
+}
+
+/// True when every capped resource is consumed up to its cap.
+fn limits_reached(limits: &Limits, consumed: &Quantities) -> bool {
+    limits.caps().all(|(name, cap)| consumed.get(name) >= cap)
 }
 
 /// An offer must hold at least one of the minimum sets (any-of), per framework and role.

@@ -233,6 +233,13 @@ impl Limits {
         (!v.is_zero()).then_some(v)
     }
 
+    /// Every cap, by name.
+    pub fn caps(&self) -> impl Iterator<Item = (&str, Scalar)> + '_ {
+        self.caps
+            .iter()
+            .chain(self.zero.iter().map(|n| (n.as_str(), Scalar::ZERO)))
+    }
+
     /// The caps left after `consumed` is taken off (never below zero).
     pub fn minus(&self, consumed: &Quantities) -> Limits {
         let mut out = Limits {

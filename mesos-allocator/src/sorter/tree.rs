@@ -179,10 +179,15 @@ impl TreeSorter {
         }
     }
 
-    /// Whether a node belongs in its parent's ordered set.
+    /// Whether a node belongs in its parent's ordered set: an active client, or a path with
+    /// something to visit below it (so visits never walk empty subtrees, e.g. the paths of
+    /// suppressed frameworks).
     fn is_listed(&self, i: usize) -> bool {
         let node = self.node(i);
-        node.client.is_none() || node.active
+        match node.client {
+            Some(_) => node.active,
+            None => !node.children.is_empty(),
+        }
     }
 
     fn unlink(&mut self, i: usize) {
@@ -190,11 +195,14 @@ impl TreeSorter {
             && let Some(parent) = self.node(i).parent
         {
             self.node_mut(parent).children.remove(&key);
+            if parent != ROOT && self.node(parent).children.is_empty() {
+                self.unlink(parent);
+            }
         }
     }
 
     fn link(&mut self, i: usize) {
-        if !self.is_listed(i) {
+        if self.node(i).key.is_some() || !self.is_listed(i) {
             return;
         }
         let Some(parent) = self.node(i).parent else {
@@ -203,6 +211,9 @@ impl TreeSorter {
         let key = self.key_of(i);
         self.node_mut(parent).children.insert(key.clone());
         self.node_mut(i).key = Some(key);
+        if parent != ROOT && self.node(parent).key.is_none() {
+            self.link(parent);
+        }
     }
 
     fn ensure_path(&mut self, path: &str) -> usize {
