@@ -966,10 +966,23 @@ impl Allocator {
         let f = self.framework(framework)?;
         let a = self.agent(agent)?;
         self.untrack_allocation(a, f, from)?;
-        let mut total = self.agent_state(a).total.clone();
-        total -= &from.unallocate();
-        total += &to.unallocate();
-        self.update_agent(agent, total)?;
+        // Apply the change as a delta rather than rebuilding the agent from its new total: an
+        // agent can carry hundreds of reservations.
+        let (from, to_unallocated) = (from.unallocate(), to.unallocate());
+        self.remove_reservations(&from);
+        self.add_reservations(&to_unallocated)?;
+        let (before, after) = (scalars(&from), scalars(&to_unallocated));
+        if before != after {
+            self.cluster_total.subtract(&before);
+            self.cluster_total.add(&after);
+            self.totals_synced = false;
+        }
+        let state = self.agent_state_mut(a);
+        state.total -= &from;
+        state.total += &to_unallocated;
+        state.available -= &from;
+        state.available += &to_unallocated;
+        state.has_gpu = state.total.gpus().is_some_and(|g| !g.is_zero());
         self.track_allocation(a, f, to)
     }
 

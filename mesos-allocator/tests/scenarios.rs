@@ -472,3 +472,42 @@ fn same_seed_same_offers() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2), "agent order depends on the seed");
 }
+
+#[test]
+fn reserving_an_offer_in_place_changes_the_agent_for_good() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:4;mem:1024");
+    framework(&mut a, "f1", &["web"]);
+    let (f1, a1) = (FrameworkId::new("f1"), AgentId::new("a1"));
+    let offer = a.allocate(secs(0)).offers.remove(0);
+    let part = res("cpus:1;mem:256").allocate("web");
+    let reserved = res("cpus:1;mem:256")
+        .push_reservation(&mesos_core::resources::Reservation::dynamic_to("web", None))
+        .allocate("web");
+    a.update_allocation(&f1, &a1, &part, &reserved).unwrap();
+    assert_eq!(
+        a.total(&a1).unwrap().reserved(Some("web")).cpus(),
+        Some(Scalar::from_units(1))
+    );
+    assert!(
+        a.available(&a1).unwrap().is_empty(),
+        "nothing freed by converting"
+    );
+    // Give everything back: the reservation now only goes to `web`.
+    let held = a.allocated(&f1, &a1).unwrap();
+    a.recover_resources(&f1, &a1, &held, None, secs(1)).unwrap();
+    a.remove_framework(&f1).unwrap();
+    framework(&mut a, "other", &["batch"]);
+    let offers = a.allocate(secs(2)).offers;
+    assert_eq!(describe(&offers), ["other@a1(batch): cpus:3; mem:768"]);
+    assert_eq!(offer.resources.cpus(), Some(Scalar::from_units(4)));
+    // Converting something that is not held is an error and changes nothing.
+    let err = a
+        .update_allocation(&FrameworkId::new("other"), &a1, &reserved, &part)
+        .unwrap_err();
+    assert!(err.to_string().starts_with("resources "), "{err}");
+    assert_eq!(
+        a.total(&a1).unwrap().reserved(Some("web")).cpus(),
+        Some(Scalar::from_units(1))
+    );
+}
