@@ -272,6 +272,9 @@ pub struct Allocator {
     cluster_total: Quantities,
     /// Whether sorters have seen the current `cluster_total`.
     totals_synced: bool,
+    /// The earliest expiry among decline filters, so expired ones are dropped without a scan
+    /// on every cycle.
+    next_filter_expiry: Duration,
 }
 
 impl std::fmt::Debug for Allocator {
@@ -382,6 +385,7 @@ impl Allocator {
             weights: HashMap::new(),
             cluster_total: Quantities::new(),
             totals_synced: true,
+            next_filter_expiry: Duration::MAX,
         })
     }
 
@@ -936,6 +940,7 @@ impl Allocator {
             let until = now.checked_add(refuse).unwrap_or(Duration::MAX);
             for (role, part) in split_by_role(resources)? {
                 if let Some(&r) = self.role_index.get(&role) {
+                    self.next_filter_expiry = self.next_filter_expiry.min(until);
                     let filter = Filter {
                         resources: part.unallocate(),
                         until,
@@ -1024,6 +1029,15 @@ impl Allocator {
             .unwrap_or_default())
     }
 
+    /// How many decline filters are held (expired ones are dropped at the next cycle).
+    pub fn filter_count(&self) -> usize {
+        self.frameworks
+            .iter()
+            .flatten()
+            .map(|f| f.filters.values().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+
     /// An agent's total.
     pub fn total(&self, agent: &AgentId) -> Result<&Resources, AllocatorError> {
         Ok(&self.agent_state(self.agent(agent)?).total)
@@ -1066,6 +1080,9 @@ impl Allocator {
     /// Runs one allocation cycle at time `now` and returns the offers made. Offered resources
     /// count as allocated until recovered.
     pub fn allocate(&mut self, now: Duration) -> Allocation {
+        if now >= self.next_filter_expiry {
+            self.drop_expired_filters(now);
+        }
         if !self.totals_synced {
             self.role_sorter.set_total(&self.cluster_total);
             for role in &mut self.roles {
@@ -1161,11 +1178,26 @@ impl Allocator {
         } else {
             offers
         };
-        let inverse_offers = self.inverse_offers(now);
+        let inverse_offers = self.inverse_offers();
         Allocation {
             offers,
             inverse_offers,
         }
+    }
+
+    /// Forgets decline filters that have expired (Mesos removes each when its timer fires).
+    fn drop_expired_filters(&mut self, now: Duration) {
+        let mut next = Duration::MAX;
+        for f in self.frameworks.iter_mut().flatten() {
+            f.filters.retain(|_, list| {
+                list.retain(|x| x.until > now);
+                for x in list.iter() {
+                    next = next.min(x.until);
+                }
+                !list.is_empty()
+            });
+        }
+        self.next_filter_expiry = next;
     }
 
     /// Records a fresh offer, already taken out of the agent's available resources, and returns
@@ -1395,13 +1427,12 @@ impl Allocator {
         });
     }
 
-    fn inverse_offers(&mut self, now: Duration) -> Vec<InverseOffer> {
+    fn inverse_offers(&mut self) -> Vec<InverseOffer> {
         let mut out = Vec::new();
         for agent in self.agents.iter_mut().flatten() {
             let Some(unavailability) = agent.unavailability else {
                 continue;
             };
-            let _ = now;
             let mut holders: Vec<usize> = agent.by_framework.keys().copied().collect();
             holders.sort_unstable();
             for f in holders {

@@ -511,3 +511,23 @@ fn reserving_an_offer_in_place_changes_the_agent_for_good() {
         Some(Scalar::from_units(1))
     );
 }
+
+#[test]
+fn expired_filters_are_forgotten() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    agent(&mut a, "a2", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    let offers = a.allocate(secs(0)).offers;
+    decline_all(&mut a, &offers[..1], Some(secs(5)), secs(0));
+    decline_all(&mut a, &offers[1..], Some(secs(50)), secs(0));
+    assert_eq!(a.filter_count(), 2);
+    a.allocate(secs(6));
+    assert_eq!(
+        a.filter_count(),
+        1,
+        "the 5 s filter is gone, the 50 s one stays"
+    );
+    a.allocate(secs(60));
+    assert_eq!(a.filter_count(), 0);
+}
