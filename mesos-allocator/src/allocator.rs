@@ -18,6 +18,7 @@ use std::time::Duration;
 use mesos_core::ids::{AgentId, FrameworkId};
 use mesos_core::resources::{Resource, ResourceValue, Resources};
 use mesos_core::roles;
+use mesos_core::values::Scalar;
 
 use crate::quantities::{Limits, Quantities};
 use crate::rng::SplitMix64;
@@ -295,9 +296,24 @@ fn is_quota_resource(r: &Resource) -> bool {
     matches!(r.value, ResourceValue::Scalar(_)) && !r.is_reserved() && !r.revocable
 }
 
+/// Up to `room` of a scalar resource: all of it when it fits, a split part otherwise, and
+/// nothing for a disk that cannot be split (persistent volumes, MOUNT disks).
+fn take_up_to(r: &Resource, have: Scalar, room: Scalar) -> Option<(Resource, Scalar)> {
+    if room.milli() <= 0 {
+        None
+    } else if have <= room {
+        Some((r.clone(), have))
+    } else if r.disk.is_some() {
+        None
+    } else {
+        let mut part = r.clone();
+        part.value = ResourceValue::Scalar(room);
+        Some((part, room))
+    }
+}
+
 /// Keeps at most `target` of each named scalar, dropping names `target` lacks (Mesos's
-/// `shrinkResources` for quantities). Whole units that do not fit (persistent volumes, MOUNT
-/// disks) are left out rather than split.
+/// `shrinkResources` for quantities).
 fn shrink_to(resources: &Resources, target: &Quantities) -> Resources {
     let mut left = target.clone();
     let mut out = Resources::new();
@@ -305,24 +321,11 @@ fn shrink_to(resources: &Resources, target: &Quantities) -> Resources {
         let ResourceValue::Scalar(have) = r.value else {
             continue;
         };
-        let want = left.get(&r.name);
-        if want.is_zero() {
-            continue;
+        let room = left.get(&r.name);
+        if let Some((part, taken)) = take_up_to(r, have, room) {
+            left.set(&r.name, room - taken);
+            out += &part;
         }
-        let take = if have <= want {
-            r.clone()
-        } else if r.disk.is_some() {
-            continue;
-        } else {
-            let mut part = r.clone();
-            part.value = ResourceValue::Scalar(want);
-            part
-        };
-        let ResourceValue::Scalar(taken) = take.value else {
-            continue;
-        };
-        left.set(&r.name, want - taken);
-        out += &take;
     }
     out
 }
@@ -339,25 +342,11 @@ fn shrink_to_limits(resources: &Resources, limits: &Limits) -> Resources {
             out += r;
             continue;
         };
-        let have = *have;
-        let room = cap - used.get(&r.name);
-        if room.milli() <= 0 {
-            continue;
+        let already = used.get(&r.name);
+        if let Some((part, taken)) = take_up_to(r, *have, cap - already) {
+            used.set(&r.name, already + taken);
+            out += &part;
         }
-        let take = if have <= room {
-            r.clone()
-        } else if r.disk.is_some() {
-            continue;
-        } else {
-            let mut part = r.clone();
-            part.value = ResourceValue::Scalar(room);
-            part
-        };
-        if let ResourceValue::Scalar(taken) = take.value {
-            let now = used.get(&r.name) + taken;
-            used.set(&r.name, now);
-        }
-        out += &take;
     }
     out
 }

@@ -32,7 +32,7 @@ use prost_reflect::{
     Value,
 };
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
-use serde_json::{Map, Number, Value as Json};
+use serde_json::Value as Json;
 
 /// Reads standard base64 with or without padding, as Mesos's decoder does.
 const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -213,37 +213,9 @@ impl Serialize for FieldJson<'_> {
 
 /// Writes a reflected message as Mesos JSON.
 pub fn dynamic_to_value(message: &DynamicMessage) -> Json {
-    let mut object = Map::new();
-    for field in message.descriptor().fields() {
-        if field.is_map() {
-            let value = message.get_field(&field);
-            if let Value::Map(entries) = value.as_ref()
-                && !entries.is_empty()
-            {
-                let value_field = map_value_field(&field);
-                let mut out = Map::new();
-                for (key, v) in entries {
-                    out.insert(map_key_string(key), scalar_to_json(v, &value_field));
-                }
-                object.insert(field.name().to_string(), Json::Object(out));
-            }
-        } else if field.is_list() {
-            let value = message.get_field(&field);
-            if let Value::List(items) = value.as_ref()
-                && !items.is_empty()
-            {
-                let list = items.iter().map(|v| scalar_to_json(v, &field)).collect();
-                object.insert(field.name().to_string(), Json::Array(list));
-            }
-        } else if message.has_field(&field) || writes_default(&field) {
-            let value = message.get_field(&field);
-            object.insert(
-                field.name().to_string(),
-                scalar_to_json(value.as_ref(), &field),
-            );
-        }
-    }
-    Json::Object(object)
+    // The streaming writer is the single definition of the mapping; a `Value` is one more
+    // serializer target. Keys come out sorted, as stout writes them.
+    serde_json::to_value(MesosJson(message)).unwrap_or(Json::Null)
 }
 
 /// An unset field is still written when it declares an explicit, non-deprecated default.
@@ -272,39 +244,6 @@ fn map_key_string(key: &MapKey) -> String {
         MapKey::U32(n) => n.to_string(),
         MapKey::U64(n) => n.to_string(),
         MapKey::String(s) => s.clone(),
-    }
-}
-
-fn float_to_json(f: f64) -> Json {
-    match Number::from_f64(f) {
-        Some(n) => Json::Number(n),
-        None if f.is_nan() => Json::String("NaN".into()),
-        None if f > 0.0 => Json::String("Infinity".into()),
-        None => Json::String("-Infinity".into()),
-    }
-}
-
-fn scalar_to_json(value: &Value, field: &FieldDescriptor) -> Json {
-    match value {
-        Value::Bool(b) => Json::Bool(*b),
-        Value::I32(n) => Json::from(*n),
-        Value::I64(n) => Json::from(*n),
-        Value::U32(n) => Json::from(*n),
-        Value::U64(n) => Json::from(*n),
-        Value::F32(f) => float_to_json(f64::from(*f)),
-        Value::F64(f) => float_to_json(*f),
-        Value::String(s) => Json::String(s.clone()),
-        Value::Bytes(b) => Json::String(BASE64.encode(b)),
-        Value::EnumNumber(n) => match field.kind() {
-            Kind::Enum(e) => match e.get_value(*n) {
-                Some(v) => Json::String(v.name().to_string()),
-                None => Json::from(*n),
-            },
-            _ => Json::from(*n),
-        },
-        Value::Message(m) => dynamic_to_value(m),
-        Value::List(items) => Json::Array(items.iter().map(|v| scalar_to_json(v, field)).collect()),
-        Value::Map(_) => Json::Null,
     }
 }
 
