@@ -492,18 +492,7 @@ impl Allocator {
         if config.roles.is_empty() {
             return Err(AllocatorError::NoRoles(id));
         }
-        let mut role_ids = Vec::with_capacity(config.roles.len());
-        for r in &config.roles {
-            role_ids.push(self.role(r)?);
-        }
-        let mut suppressed = HashSet::new();
-        for r in &config.suppressed_roles {
-            suppressed.insert(self.role(r)?);
-        }
-        let mut min_allocatable = HashMap::new();
-        for (r, q) in &config.min_allocatable {
-            min_allocatable.insert(self.role(r)?, q.clone());
-        }
+        let (role_ids, suppressed, min_allocatable) = self.resolve_roles_of(&config)?;
         let used_agents: Vec<usize> = used
             .iter()
             .map(|(a, _)| self.agent(a))
@@ -526,6 +515,30 @@ impl Allocator {
             self.track_allocation(agent, index, resources)?;
         }
         Ok(())
+    }
+
+    /// The role indices a framework configuration names: its roles, its suppressed roles, and
+    /// its per-role minimum offer sizes. Invalid role names are errors.
+    #[allow(clippy::type_complexity)]
+    fn resolve_roles_of(
+        &mut self,
+        config: &FrameworkConfig,
+    ) -> Result<(Vec<usize>, HashSet<usize>, HashMap<usize, Vec<Quantities>>), AllocatorError> {
+        let roles = config
+            .roles
+            .iter()
+            .map(|r| self.role(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let suppressed = config
+            .suppressed_roles
+            .iter()
+            .map(|r| self.role(r))
+            .collect::<Result<HashSet<_>, _>>()?;
+        let mut min_allocatable = HashMap::new();
+        for (r, q) in &config.min_allocatable {
+            min_allocatable.insert(self.role(r)?, q.clone());
+        }
+        Ok((roles, suppressed, min_allocatable))
     }
 
     fn join_role(&mut self, framework: usize, role: usize) {
@@ -616,18 +629,7 @@ impl Allocator {
         if config.roles.is_empty() {
             return Err(AllocatorError::NoRoles(id.clone()));
         }
-        let mut new_roles = Vec::new();
-        for r in &config.roles {
-            new_roles.push(self.role(r)?);
-        }
-        let mut suppressed = HashSet::new();
-        for r in &config.suppressed_roles {
-            suppressed.insert(self.role(r)?);
-        }
-        let mut min_allocatable = HashMap::new();
-        for (r, q) in &config.min_allocatable {
-            min_allocatable.insert(self.role(r)?, q.clone());
-        }
+        let (new_roles, suppressed, min_allocatable) = self.resolve_roles_of(&config)?;
         let old_roles = self.framework_state(index).roles.clone();
         {
             let f = self.frameworks[index].as_mut().expect("live framework");
