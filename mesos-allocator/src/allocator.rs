@@ -1154,7 +1154,7 @@ impl Allocator {
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
                 for (framework, role, offer) in pending.drain(..) {
                     // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
-                    let resources = self.track_offer(agent, framework, role, &offer);
+                    let resources = self.track_offer(agent, framework, role, offer);
                     offers.push(Offer {
                         framework: self.framework_state(framework).id.clone(),
                         agent: self.agent_state(agent).id.clone(),
@@ -1198,10 +1198,10 @@ impl Allocator {
         agent: usize,
         framework: usize,
         role: usize,
-        offer: &Resources,
+        offer: Resources,
     ) -> Resources {
-        let resources = &offer.allocate(&self.roles[role].name);
-        let q = scalars(resources);
+        let resources = offer.into_allocated(&self.roles[role].name);
+        let q = scalars(&resources);
         let mut unreserved = Quantities::new();
         let mut reserved = Quantities::new();
         for r in resources.iter() {
@@ -1221,9 +1221,9 @@ impl Allocator {
         state.framework_sorter.allocated(client_id(framework), &q);
         self.role_sorter.allocated(client_id(role), &q);
         let agent = self.agent_state_mut(agent);
-        agent.allocated += resources;
-        *agent.by_framework.entry(framework).or_default() += resources;
-        resources.clone()
+        agent.allocated += &resources;
+        *agent.by_framework.entry(framework).or_default() += &resources;
+        resources
     }
 
     /// Decides the offers on one agent for one stage; see the module docs.
@@ -1327,14 +1327,30 @@ impl Allocator {
                         || (!caps.revocable_resources && r.revocable)
                         || (!caps.reservation_refinement && r.reservations.len() > 1)
                 };
+                let plain_stage_two = stage == Stage::Everything
+                    && quota.limits.is_empty()
+                    && cycle.required_headroom.is_empty();
+                // The common case: the whole of what is left on the agent goes to this framework,
+                // so the offer is the agent's remaining bag itself, moved rather than copied.
+                if plain_stage_two
+                    && !has_reservations
+                    && offered_shared.is_empty()
+                    && !available.iter().any(|r| incapable(r) || r.shared)
+                {
+                    if is_filtered(
+                        fstate, role_name, role, agent, &traits, available, cycle.now,
+                    ) {
+                        return Visit::Continue;
+                    }
+                    pending.push((framework, role, std::mem::take(remaining)));
+                    for_role = None;
+                    return Visit::Continue;
+                }
                 let available: Resources = if available.iter().any(incapable) {
                     available.filter(|r| !incapable(r))
                 } else {
                     available.clone()
                 };
-                let plain_stage_two = stage == Stage::Everything
-                    && quota.limits.is_empty()
-                    && cycle.required_headroom.is_empty();
                 let (to_offer, guarantee_part, additional) = if plain_stage_two {
                     // No quota anywhere near: everything available is offered.
                     (available, Resources::new(), Resources::new())

@@ -227,6 +227,23 @@ impl Resources {
         self.map_resources(|r| r.allocation_role = Some(role.to_string()))
     }
 
+    /// Like [`Resources::allocate`], but reuses `self` when nothing was allocated yet (the
+    /// common case: a fresh offer), since then no entries can merge or split.
+    pub fn into_allocated(mut self, role: &str) -> Resources {
+        if self
+            .slots
+            .iter()
+            .all(|s| s.resource.allocation_role.is_none())
+        {
+            for slot in &mut self.slots {
+                slot.resource.allocation_role = Some(role.to_string());
+            }
+            self
+        } else {
+            self.allocate(role)
+        }
+    }
+
     /// Clears allocation information.
     pub fn unallocate(&self) -> Resources {
         self.map_resources(|r| r.allocation_role = None)
