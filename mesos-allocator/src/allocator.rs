@@ -493,6 +493,9 @@ impl Allocator {
             return Err(AllocatorError::NoRoles(id));
         }
         let (role_ids, suppressed, min_allocatable) = self.resolve_roles_of(&config)?;
+        for (_, resources) in used {
+            Self::check_allocation_roles(resources)?;
+        }
         let used_agents: Vec<usize> = used
             .iter()
             .map(|(a, _)| self.agent(a))
@@ -719,6 +722,12 @@ impl Allocator {
         if self.agent_index.contains_key(&id) {
             return Err(AllocatorError::DuplicateAgent(id));
         }
+        for (_, resources) in used {
+            Self::check_allocation_roles(resources)?;
+        }
+        for (role, _) in config.total.reservations() {
+            roles::validate_role(&role)?;
+        }
         let used_frameworks: Vec<usize> = used
             .iter()
             .map(|(f, _)| self.framework(f))
@@ -834,23 +843,59 @@ impl Allocator {
 
     // ----- allocations -----
 
+    /// Adds (or, with `add == false`, removes) one role's part of an allocation to the role's
+    /// quota bookkeeping and to both sorters.
+    fn account(&mut self, role: usize, framework: usize, part: &Resources, add: bool) {
+        // One pass, no intermediate bags: this runs for every offer.
+        let (mut q, mut unreserved, mut reserved) =
+            (Quantities::new(), Quantities::new(), Quantities::new());
+        for r in part.iter() {
+            if let ResourceValue::Scalar(amount) = r.value {
+                let bump = |into: &mut Quantities| {
+                    let now = into.get(&r.name) + amount;
+                    into.set(&r.name, now);
+                };
+                bump(&mut q);
+                if is_quota_resource(r) {
+                    bump(&mut unreserved);
+                } else if r.is_reserved() {
+                    bump(&mut reserved);
+                }
+            }
+        }
+        let state = &mut self.roles[role];
+        if add {
+            state.allocated_unreserved.add(&unreserved);
+            state.allocated_reserved.add(&reserved);
+            state.framework_sorter.allocated(client_id(framework), &q);
+            self.role_sorter.allocated(client_id(role), &q);
+        } else {
+            state.allocated_unreserved.subtract(&unreserved);
+            state.allocated_reserved.subtract(&reserved);
+            state.framework_sorter.unallocated(client_id(framework), &q);
+            self.role_sorter.unallocated(client_id(role), &q);
+        }
+    }
+
+    /// Checks that every resource carries a valid allocation role, so that tracking cannot
+    /// fail halfway through.
+    fn check_allocation_roles(resources: &Resources) -> Result<(), AllocatorError> {
+        for (role, _) in split_by_role(resources)? {
+            roles::validate_role(&role)?;
+        }
+        Ok(())
+    }
+
     fn track_allocation(
         &mut self,
         agent: usize,
         framework: usize,
         resources: &Resources,
     ) -> Result<(), AllocatorError> {
+        Self::check_allocation_roles(resources)?;
         for (role, part) in split_by_role(resources)? {
             let r = self.role(&role)?;
             self.track_role(r);
-            let q = scalars(&part);
-            self.roles[r]
-                .allocated_unreserved
-                .add(&scalars(&part.filter(is_quota_resource)));
-            self.roles[r]
-                .allocated_reserved
-                .add(&scalars(&part.reserved(None)));
-            self.role_sorter.allocated(client_id(r), &q);
             if !self.roles[r].frameworks.contains(&framework) {
                 // A framework holding resources of a role it no longer subscribes to.
                 let name = self.framework_state(framework).id.as_str().to_string();
@@ -858,9 +903,7 @@ impl Allocator {
                     .framework_sorter
                     .add_client(client_id(framework), &name);
             }
-            self.roles[r]
-                .framework_sorter
-                .allocated(client_id(framework), &q);
+            self.account(r, framework, &part, true);
         }
         let state = self.agent_state_mut(agent);
         state.allocated += resources;
@@ -884,20 +927,9 @@ impl Allocator {
             });
         }
         for (role, part) in split_by_role(resources)? {
-            let Some(&r) = self.role_index.get(&role) else {
-                continue;
-            };
-            let q = scalars(&part);
-            self.roles[r]
-                .allocated_unreserved
-                .subtract(&scalars(&part.filter(is_quota_resource)));
-            self.roles[r]
-                .allocated_reserved
-                .subtract(&scalars(&part.reserved(None)));
-            self.role_sorter.unallocated(client_id(r), &q);
-            self.roles[r]
-                .framework_sorter
-                .unallocated(client_id(framework), &q);
+            if let Some(&r) = self.role_index.get(&role) {
+                self.account(r, framework, &part, false);
+            }
         }
         let state = self.agent_state_mut(agent);
         state.allocated -= resources;
@@ -961,6 +993,11 @@ impl Allocator {
     ) -> Result<(), AllocatorError> {
         let f = self.framework(framework)?;
         let a = self.agent(agent)?;
+        // Check everything that can fail before the first change, so an error loses nothing.
+        Self::check_allocation_roles(to)?;
+        for (role, _) in to.reservations() {
+            roles::validate_role(&role)?;
+        }
         self.untrack_allocation(a, f, from)?;
         // Apply the change as a delta rather than rebuilding the agent from its new total: an
         // agent can carry hundreds of reservations.
@@ -1201,25 +1238,7 @@ impl Allocator {
         offer: Resources,
     ) -> Resources {
         let resources = offer.into_allocated(&self.roles[role].name);
-        let q = scalars(&resources);
-        let mut unreserved = Quantities::new();
-        let mut reserved = Quantities::new();
-        for r in resources.iter() {
-            if let ResourceValue::Scalar(s) = r.value {
-                if is_quota_resource(r) {
-                    let now = unreserved.get(&r.name) + s;
-                    unreserved.set(&r.name, now);
-                } else if r.is_reserved() {
-                    let now = reserved.get(&r.name) + s;
-                    reserved.set(&r.name, now);
-                }
-            }
-        }
-        let state = &mut self.roles[role];
-        state.allocated_unreserved.add(&unreserved);
-        state.allocated_reserved.add(&reserved);
-        state.framework_sorter.allocated(client_id(framework), &q);
-        self.role_sorter.allocated(client_id(role), &q);
+        self.account(role, framework, &resources, true);
         let agent = self.agent_state_mut(agent);
         agent.allocated += &resources;
         *agent.by_framework.entry(framework).or_default() += &resources;

@@ -531,3 +531,34 @@ fn expired_filters_are_forgotten() {
     a.allocate(secs(60));
     assert_eq!(a.filter_count(), 0);
 }
+
+#[test]
+fn a_rejected_conversion_or_registration_changes_nothing() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:2;mem:256");
+    framework(&mut a, "f1", &["web"]);
+    let (f1, a1) = (FrameworkId::new("f1"), AgentId::new("a1"));
+    a.allocate(secs(0));
+    let held = a.allocated(&f1, &a1).unwrap();
+    // The target carries no allocation role: rejected before anything is untracked.
+    let err = a
+        .update_allocation(&f1, &a1, &held, &res("cpus:2;mem:256"))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("carries no allocation role"),
+        "{err}"
+    );
+    assert_eq!(a.allocated(&f1, &a1).unwrap(), held);
+    // An agent whose used resources lack allocation roles is not half-added.
+    let used = [(f1.clone(), res("cpus:1"))];
+    let config = AgentConfig {
+        total: res("cpus:1;mem:32"),
+        ..Default::default()
+    };
+    assert!(
+        a.add_agent(AgentId::new("a2"), config.clone(), &used)
+            .is_err()
+    );
+    assert!(a.total(&AgentId::new("a2")).is_err(), "not added");
+    a.add_agent(AgentId::new("a2"), config, &[]).unwrap();
+}
