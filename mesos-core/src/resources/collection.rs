@@ -375,9 +375,17 @@ fn plain_token(s: &str) -> bool {
 }
 
 impl PartialEq for Resources {
-    /// Equal when each contains the other, regardless of entry order.
+    /// Equal when both hold the same entries, in any order. The combined form is canonical
+    /// (mergeable entries are always merged, values are canonical), so this compares entry
+    /// multisets; it also tells apart bags of repeated whole-disk units that mutual containment
+    /// alone would confuse.
     fn eq(&self, other: &Resources) -> bool {
-        self.slots.len() == other.slots.len() && self.contains(other) && other.contains(self)
+        self.slots.len() == other.slots.len()
+            && self.slots.iter().all(|slot| {
+                let mine = self.slots.iter().filter(|s| *s == slot).count();
+                let theirs = other.slots.iter().filter(|s| *s == slot).count();
+                mine == theirs
+            })
     }
 }
 
@@ -473,5 +481,38 @@ impl fmt::Display for Resources {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{DiskInfo, DiskSource, DiskSourceKind};
+
+    fn mount(root: &str) -> Resource {
+        let mut r = Resource::scalar("disk", 100.0);
+        r.disk = Some(DiskInfo {
+            source: Some(DiskSource {
+                kind: DiskSourceKind::Mount,
+                root: Some(root.into()),
+                id: None,
+                profile: None,
+                vendor: None,
+                metadata: vec![],
+            }),
+            ..Default::default()
+        });
+        r
+    }
+
+    #[test]
+    fn equality_counts_whole_disk_units() {
+        let (m1, m2) = (mount("/a"), mount("/b"));
+        let a: Resources = [m1.clone(), m1.clone(), m2.clone()].into_iter().collect();
+        let b: Resources = [m1.clone(), m2.clone(), m2.clone()].into_iter().collect();
+        assert_eq!(a.len(), 3, "MOUNT disks never merge");
+        assert_ne!(a, b);
+        let c: Resources = [m2, m1.clone(), m1].into_iter().collect();
+        assert_eq!(a, c);
     }
 }
