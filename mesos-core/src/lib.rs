@@ -22,6 +22,7 @@
 //! ```
 
 pub mod attributes;
+pub mod duration;
 pub mod ids;
 pub mod json;
 pub mod proto;
