@@ -24,6 +24,7 @@ mod metrics;
 mod model;
 mod operator;
 pub mod registry;
+pub mod sim_agent;
 mod state;
 
 use std::net::SocketAddr;
@@ -73,7 +74,12 @@ impl MasterHandle {
 
     /// Stops serving and drops every connection.
     pub async fn shutdown(mut self) {
+        let tasks: Vec<_> = self.tasks.drain(..).collect();
         self.stop();
+        for t in tasks {
+            t.abort();
+            let _ = t.await;
+        }
     }
 
     fn stop(&mut self) {

@@ -6,8 +6,6 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use mesos_agent_protocol::v1::{agent_message, master_message};
-use mesos_agent_protocol::{AgentLinkClient, AgentMessage, MasterMessage};
 use mesos_core::proto::v1 as pb;
 use mesos_core::proto::v1::scheduler as spb;
 use mesos_core::recordio::Decoder;
@@ -187,101 +185,33 @@ impl Scheduler {
     }
 }
 
-/// An agent simulated in-process: it registers over the real agent link and lets the test
-/// see what the master sends and answer with status updates.
-pub struct SimAgent {
-    pub id: String,
-    pub to_master: mpsc::UnboundedSender<AgentMessage>,
-    pub from_master: tonic::Streaming<MasterMessage>,
-}
+pub use mesos_master::sim_agent::{SimAgent as RawSimAgent, register_message};
 
-pub fn register_message(resources: &str, id: Option<&str>) -> AgentMessage {
-    let res = mesos_core::resources::parse_flag_text(resources, "*").unwrap();
-    let wire = mesos_core::resources::convert::resources_to_proto(
-        &res,
-        mesos_core::resources::convert::ResourceFormat::PostReservationRefinement,
-    )
-    .unwrap();
-    AgentMessage {
-        r#type: Some(agent_message::Type::Register as i32),
-        register: Some(agent_message::Register {
-            agent_info: pb::AgentInfo {
-                hostname: "127.0.0.1".into(),
-                port: Some(5051),
-                resources: wire,
-                id: id.map(|v| pb::AgentId { value: v.into() }),
-                ..Default::default()
-            },
-            ip: "127.0.0.1".into(),
-            version: Some("1.11.0".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
+/// The simulated agent with panicking helpers, for brevity in tests.
+pub struct SimAgent(pub RawSimAgent);
+
+impl std::ops::Deref for SimAgent {
+    type Target = RawSimAgent;
+    fn deref(&self) -> &RawSimAgent {
+        &self.0
     }
 }
 
 impl SimAgent {
-    pub async fn connect(master: &mesos_master::MasterHandle, register: AgentMessage) -> SimAgent {
-        let mut client = AgentLinkClient::connect(format!("http://{}", master.addr()))
-            .await
-            .expect("link connects");
-        let (tx, rx) = mpsc::unbounded_channel();
-        tx.send(register).unwrap();
-        let outbound = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
-        let mut from_master = client.attach(outbound).await.expect("attach").into_inner();
-        let first = from_master.message().await.unwrap().unwrap();
-        assert_eq!(first.r#type(), master_message::Type::Registered);
-        let id = first.registered.unwrap().agent_id.value;
-        SimAgent {
-            id,
-            to_master: tx,
-            from_master,
-        }
+    pub async fn connect(
+        master: &mesos_master::MasterHandle,
+        register: mesos_agent_protocol::AgentMessage,
+    ) -> SimAgent {
+        SimAgent(
+            RawSimAgent::connect(master, register)
+                .await
+                .expect("agent registers"),
+        )
     }
-
-    pub async fn next(&mut self) -> MasterMessage {
-        tokio::time::timeout(TIMEOUT, self.from_master.message())
-            .await
-            .expect("a master message within the timeout")
-            .expect("link ok")
-            .expect("link open")
-    }
-
-    pub async fn next_of(&mut self, kind: master_message::Type) -> MasterMessage {
-        loop {
-            let m = self.next().await;
-            if m.r#type() == kind {
-                return m;
-            }
-        }
-    }
-
-    pub fn send_status(&self, framework: &str, task: &str, state: pb::TaskState) -> Vec<u8> {
-        let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
-        self.to_master
-            .send(AgentMessage {
-                r#type: Some(agent_message::Type::StatusUpdate as i32),
-                status_update: Some(agent_message::StatusUpdate {
-                    framework_id: pb::FrameworkId {
-                        value: framework.into(),
-                    },
-                    executor_id: None,
-                    status: pb::TaskStatus {
-                        task_id: pb::TaskId { value: task.into() },
-                        state: state as i32,
-                        source: Some(pb::task_status::Source::Executor as i32),
-                        agent_id: Some(pb::AgentId {
-                            value: self.id.clone(),
-                        }),
-                        uuid: Some(uuid.clone()),
-                        timestamp: Some(1.0),
-                        ..Default::default()
-                    },
-                    latest_state: Some(state as i32),
-                }),
-                ..Default::default()
-            })
-            .unwrap();
-        uuid
+    pub async fn next_of(
+        &mut self,
+        kind: mesos_agent_protocol::v1::master_message::Type,
+    ) -> mesos_agent_protocol::MasterMessage {
+        self.0.next_of(kind).await.expect("message from master")
     }
 }

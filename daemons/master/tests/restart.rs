@@ -1,0 +1,169 @@
+//! A master restart loses nothing: the registry brings back admitted agents (which must
+//! re-register with the same id, carrying their running tasks), and frameworks re-subscribe
+//! with their id and see those tasks through reconciliation.
+
+mod support;
+
+use std::time::Duration;
+
+use mesos_agent_protocol::v1::master_message;
+use mesos_core::proto::v1 as pb;
+use mesos_core::proto::v1::scheduler as spb;
+use mesos_master::MasterFlags;
+use support::*;
+
+async fn start_at(dir: &std::path::Path, port: u16) -> mesos_master::MasterHandle {
+    let mut flags = MasterFlags::for_local(Some(dir.display().to_string()));
+    flags.port = port;
+    flags.allocation_interval = Duration::from_millis(50);
+    mesos_master::start(flags).await.expect("master starts")
+}
+
+#[tokio::test]
+async fn restart_keeps_agents_and_running_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = start_at(dir.path(), 0).await;
+    let port = master.addr().port();
+    let agent = SimAgent::connect(&master, register_message("cpus:2;mem:1024", None)).await;
+    let agent_id = agent.id.clone();
+    let mut info = framework_info("survivor");
+    info.failover_timeout = Some(3600.0);
+    let base = format!("http://{}", master.addr());
+    let mut s = Scheduler::subscribe(&base, Wire::Json, info.clone()).await;
+    let framework_id = s.framework_id.clone();
+    let weights = reqwest::Client::new()
+        .put(url(&master, "/master/weights"))
+        .body(r#"[{"role":"dev","weight":2.5}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weights.status(), 200);
+    let offers = s
+        .next_of(spb::event::Type::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers;
+    let offer = &offers[0];
+    let mut agent = agent;
+    let task = pb::TaskInfo {
+        name: "long".into(),
+        task_id: pb::TaskId {
+            value: "long".into(),
+        },
+        agent_id: offer.agent_id.clone(),
+        resources: offer
+            .resources
+            .iter()
+            .filter(|r| r.name == "cpus")
+            .cloned()
+            .collect(),
+        command: Some(pb::CommandInfo {
+            value: Some("sleep 1000".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let accept = spb::Call {
+        r#type: Some(spb::call::Type::Accept as i32),
+        accept: Some(spb::call::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![pb::offer::Operation {
+                r#type: Some(pb::offer::operation::Type::Launch as i32),
+                launch: Some(pb::offer::operation::Launch {
+                    task_infos: vec![task],
+                }),
+                ..Default::default()
+            }],
+            filters: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(s.call(accept).await.status(), 202);
+    let run = agent
+        .next_of(master_message::Type::RunTask)
+        .await
+        .run_task
+        .unwrap();
+    agent.send_status(&framework_id, "long", pb::TaskState::TaskRunning);
+    s.next_of(spb::event::Type::Update).await;
+
+    // Kill the master (drop it) and start it again on the same port and work_dir.
+    drop(s);
+    drop(agent);
+    master.shutdown().await;
+    let master = start_at(dir.path(), port).await;
+    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        state["recovered_slaves"][0]["id"],
+        agent_id.as_str(),
+        "registry remembers the agent"
+    );
+    let weights: serde_json::Value = reqwest::get(url(&master, "/master/weights"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(weights[0]["weight"], 2.5);
+
+    // The agent re-registers with its id and its running task.
+    let mut register = register_message("cpus:2;mem:1024", Some(&agent_id));
+    let reg = register.register.as_mut().unwrap();
+    let mut fw_info = run.framework.clone();
+    fw_info.id = Some(pb::FrameworkId {
+        value: framework_id.clone(),
+    });
+    reg.frameworks.push(fw_info);
+    reg.tasks.push(pb::Task {
+        name: "long".into(),
+        task_id: pb::TaskId {
+            value: "long".into(),
+        },
+        framework_id: pb::FrameworkId {
+            value: framework_id.clone(),
+        },
+        agent_id: pb::AgentId {
+            value: agent_id.clone(),
+        },
+        state: pb::TaskState::TaskRunning as i32,
+        resources: run.task.resources.clone(),
+        ..Default::default()
+    });
+    let agent = SimAgent::connect(&master, register).await;
+    assert_eq!(agent.id, agent_id);
+
+    // The framework re-subscribes with its id and reconciles.
+    info.id = Some(pb::FrameworkId {
+        value: framework_id.clone(),
+    });
+    let mut s = Scheduler::subscribe(&format!("http://{}", master.addr()), Wire::Json, info).await;
+    assert_eq!(s.framework_id, framework_id);
+    let call = spb::Call {
+        r#type: Some(spb::call::Type::Reconcile as i32),
+        reconcile: Some(spb::call::Reconcile { tasks: vec![] }),
+        ..Default::default()
+    };
+    assert_eq!(s.call(call).await.status(), 202);
+    let status = s
+        .next_of(spb::event::Type::Update)
+        .await
+        .update
+        .unwrap()
+        .status;
+    assert_eq!(status.task_id.value, "long");
+    assert_eq!(status.state(), pb::TaskState::TaskRunning);
+    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["frameworks"][0]["tasks"][0]["id"], "long");
+    assert_eq!(state["slaves"][0]["used_resources"]["cpus"], 2.0);
+}
