@@ -1,1 +1,5 @@
-fn main() {}
+//! `mesos-agent`: see `mesos-agent --help`.
+
+fn main() -> std::process::ExitCode {
+    mesos_agent::run_from_env()
+}

@@ -15,6 +15,8 @@
 //! # Ok(()) }
 //! ```
 
+#[doc(hidden)]
+pub mod bench_support;
 pub mod codec;
 pub mod flags;
 mod http;

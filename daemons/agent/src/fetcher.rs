@@ -1,0 +1,221 @@
+//! The fetcher: puts `CommandInfo.uris` into the sandbox before the executor starts — local
+//! paths, `file://` and `http://` URIs, optionally extracted (`.tar`, `.tar.gz`, `.tgz`,
+//! `.tar.bz2`, `.tar.xz`, `.zip` via the system `tar` and `unzip`) or made executable.
+//! There is no download cache yet.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use mesos_core::proto::v1::command_info::Uri;
+
+/// Why a URI could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The URI has no file name and no `output_file`.
+    #[error("cannot tell a file name for URI '{0}'")]
+    NoName(String),
+    /// An `output_file` that leaves the sandbox.
+    #[error("output_file '{0}' must be a relative path inside the sandbox")]
+    BadOutput(String),
+    /// Download or copy failed.
+    #[error("failed to fetch '{uri}': {reason}")]
+    Fetch {
+        /// The URI.
+        uri: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Extraction failed.
+    #[error("failed to extract '{path}': {reason}")]
+    Extract {
+        /// The archive.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+fn base_name(uri: &str) -> Option<String> {
+    let path = uri.split(['?', '#']).next().unwrap_or(uri);
+    path.rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn archive_kind(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    [
+        (".tar.gz", "tar"),
+        (".tgz", "tar"),
+        (".tar.bz2", "tar"),
+        (".tbz2", "tar"),
+        (".tar.xz", "tar"),
+        (".txz", "tar"),
+        (".tar", "tar"),
+        (".zip", "zip"),
+    ]
+    .iter()
+    .find(|(ext, _)| lower.ends_with(ext))
+    .map(|(_, kind)| *kind)
+}
+
+/// Fetches every URI into `sandbox`, in order.
+pub async fn fetch_all(
+    uris: &[Uri],
+    sandbox: &Path,
+    frameworks_home: Option<&str>,
+) -> Result<(), FetchError> {
+    for uri in uris {
+        fetch_one(uri, sandbox, frameworks_home).await?;
+    }
+    Ok(())
+}
+
+async fn fetch_one(
+    uri: &Uri,
+    sandbox: &Path,
+    frameworks_home: Option<&str>,
+) -> Result<(), FetchError> {
+    let value = uri.value.trim();
+    let name = match &uri.output_file {
+        Some(out) => {
+            if out.starts_with('/') || out.split('/').any(|c| c == "..") {
+                return Err(FetchError::BadOutput(out.clone()));
+            }
+            out.clone()
+        }
+        None => base_name(value).ok_or_else(|| FetchError::NoName(value.to_string()))?,
+    };
+    let dest = sandbox.join(&name);
+    if let Some(parent) = dest.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| fetch_err(value, e))?;
+    }
+    if value.starts_with("http://") || value.starts_with("https://") {
+        let response = reqwest::get(value).await.map_err(|e| fetch_err(value, e))?;
+        if !response.status().is_success() {
+            return Err(fetch_err(value, format!("HTTP {}", response.status())));
+        }
+        let bytes = response.bytes().await.map_err(|e| fetch_err(value, e))?;
+        tokio::fs::write(&dest, &bytes)
+            .await
+            .map_err(|e| fetch_err(value, e))?;
+    } else {
+        let local = value.strip_prefix("file://").unwrap_or(value);
+        if local.contains("://") {
+            return Err(fetch_err(value, "unsupported URI scheme"));
+        }
+        let source = if Path::new(local).is_absolute() {
+            PathBuf::from(local)
+        } else {
+            match frameworks_home {
+                Some(home) => Path::new(home).join(local),
+                None => {
+                    return Err(fetch_err(
+                        value,
+                        "relative path given but --frameworks_home is not set",
+                    ));
+                }
+            }
+        };
+        tokio::fs::copy(&source, &dest)
+            .await
+            .map_err(|e| fetch_err(value, e))?;
+    }
+    if uri.executable.unwrap_or(false) {
+        tokio::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+            .await
+            .map_err(|e| fetch_err(value, e))?;
+    } else if uri.extract.unwrap_or(true)
+        && let Some(kind) = archive_kind(&name)
+    {
+        extract(&dest, kind, sandbox).await?;
+    }
+    Ok(())
+}
+
+async fn extract(archive: &Path, kind: &str, into: &Path) -> Result<(), FetchError> {
+    let mut cmd = if kind == "zip" {
+        let mut c = tokio::process::Command::new("unzip");
+        c.arg("-o").arg("-q").arg(archive).arg("-d").arg(into);
+        c
+    } else {
+        let mut c = tokio::process::Command::new("tar");
+        c.arg("-C").arg(into).arg("-xf").arg(archive);
+        c
+    };
+    let output = cmd.output().await.map_err(|e| FetchError::Extract {
+        path: archive.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    if !output.status.success() {
+        return Err(FetchError::Extract {
+            path: archive.display().to_string(),
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn fetch_err(uri: &str, reason: impl std::fmt::Display) -> FetchError {
+    FetchError::Fetch {
+        uri: uri.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn copies_extracts_and_marks_executable() {
+        let src = tempfile::tempdir().unwrap();
+        let sandbox = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+        std::fs::create_dir(src.path().join("pkg")).unwrap();
+        std::fs::write(src.path().join("pkg/data.txt"), "data").unwrap();
+        let status = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(src.path())
+            .args(["-czf", "pkg.tar.gz", "pkg"])
+            .current_dir(src.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let uris = vec![
+            Uri {
+                value: format!("file://{}/run.sh", src.path().display()),
+                executable: Some(true),
+                ..Default::default()
+            },
+            Uri {
+                value: format!("{}/pkg.tar.gz", src.path().display()),
+                ..Default::default()
+            },
+            Uri {
+                value: format!("{}/run.sh", src.path().display()),
+                output_file: Some("renamed.sh".into()),
+                ..Default::default()
+            },
+        ];
+        fetch_all(&uris, sandbox.path(), None).await.unwrap();
+        let mode = std::fs::metadata(sandbox.path().join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(
+            std::fs::read_to_string(sandbox.path().join("pkg/data.txt")).unwrap(),
+            "data"
+        );
+        assert!(sandbox.path().join("renamed.sh").exists());
+        let bad = vec![Uri {
+            value: "/nonexistent/file".into(),
+            ..Default::default()
+        }];
+        assert!(fetch_all(&bad, sandbox.path(), None).await.is_err());
+    }
+}

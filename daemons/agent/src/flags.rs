@@ -1,0 +1,356 @@
+//! The agent's command-line flags, with Mesos's names, defaults and `MESOS_<FLAG>` environment
+//! variables. Any value may be given as `file:///path`, meaning "the contents of that file".
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+use crate::duration::MesosDuration;
+
+/// What to do with executors found on start (`--recover`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecoverMode {
+    /// Re-adopt live executors of checkpointing frameworks and re-register with the same id.
+    Reconnect,
+    /// Kill every executor found and start as a new agent.
+    Cleanup,
+}
+
+impl RecoverMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            RecoverMode::Reconnect => "reconnect",
+            RecoverMode::Cleanup => "cleanup",
+        }
+    }
+}
+
+/// Reads `file:///path` values; any other text is returned unchanged.
+pub fn resolve_text(value: &str) -> Result<String, String> {
+    match value.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|e| format!("cannot read flag value from '{path}': {e}")),
+        None => Ok(value.to_string()),
+    }
+}
+
+fn parse_duration(value: &str) -> Result<MesosDuration, String> {
+    MesosDuration::parse(&resolve_text(value)?).map_err(|e| e.to_string())
+}
+
+/// The agent's flags (`mesos-agent --help` lists them).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mesos-agent", version = crate::VERSION, about = "Mesos agent", rename_all = "snake_case")]
+pub struct AgentFlags {
+    /// May be one of: host:port, or file:///path/to/file holding it (zk:// is not supported yet)
+    #[arg(long, env = "MESOS_MASTER", value_parser = resolve_text)]
+    pub master: Option<String>,
+
+    /// Path of the agent work directory: sandboxes and checkpointed state (required)
+    #[arg(long, env = "MESOS_WORK_DIR", value_parser = resolve_text)]
+    pub work_dir: Option<String>,
+
+    /// IP address to listen on
+    #[arg(long, env = "MESOS_IP", default_value = "127.0.0.1", value_parser = resolve_text)]
+    pub ip: String,
+
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, env = "MESOS_PORT", default_value_t = 5051)]
+    pub port: u16,
+
+    /// The hostname the agent reports (defaults to the system hostname)
+    #[arg(long, env = "MESOS_HOSTNAME", value_parser = resolve_text)]
+    pub hostname: Option<String>,
+
+    /// IP address advertised to the master and executors instead of --ip
+    #[arg(long, env = "MESOS_ADVERTISE_IP", value_parser = resolve_text)]
+    pub advertise_ip: Option<String>,
+
+    /// Port advertised to the master and executors instead of --port
+    #[arg(long, env = "MESOS_ADVERTISE_PORT")]
+    pub advertise_port: Option<u16>,
+
+    /// Total consumable resources, as text (`cpus:4;mem:1024`) or a JSON array of Resource
+    #[arg(long, env = "MESOS_RESOURCES", value_parser = resolve_text)]
+    pub resources: Option<String>,
+
+    /// Attributes of the machine (`rack:2;zone:a`)
+    #[arg(long, env = "MESOS_ATTRIBUTES", value_parser = resolve_text)]
+    pub attributes: Option<String>,
+
+    /// Role given to --resources entries without one
+    #[arg(long, env = "MESOS_DEFAULT_ROLE", default_value = "*", value_parser = resolve_text)]
+    pub default_role: String,
+
+    /// How long an executor may take to subscribe before it is killed
+    #[arg(long, env = "MESOS_EXECUTOR_REGISTRATION_TIMEOUT", default_value = "1mins", value_parser = parse_duration)]
+    pub executor_registration_timeout: MesosDuration,
+
+    /// How long an executor is given to shut down before it is killed
+    #[arg(long, env = "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", default_value = "5secs", value_parser = parse_duration)]
+    pub executor_shutdown_grace_period: MesosDuration,
+
+    /// How long to wait after an executor ends before its sandbox is deleted
+    #[arg(long, env = "MESOS_GC_DELAY", default_value = "1weeks", value_parser = parse_duration)]
+    pub gc_delay: MesosDuration,
+
+    /// Whether to recover executors (reconnect) or kill them and start fresh (cleanup)
+    #[arg(long, env = "MESOS_RECOVER", default_value = "reconnect", value_enum)]
+    pub recover: RecoverMode,
+
+    /// How long re-adopted executors have to re-subscribe after an agent restart
+    #[arg(long, env = "MESOS_RECOVERY_TIMEOUT", default_value = "15mins", value_parser = parse_duration)]
+    pub recovery_timeout: MesosDuration,
+
+    /// How long re-adopted executors have to re-subscribe after an agent restart before they are killed
+    #[arg(long, env = "MESOS_EXECUTOR_REREGISTRATION_TIMEOUT", default_value = "2secs", value_parser = parse_duration)]
+    pub executor_reregistration_timeout: MesosDuration,
+
+    /// Whether recovery errors are fatal
+    #[arg(long, env = "MESOS_STRICT", default_value_t = true, action = ArgAction::Set)]
+    pub strict: bool,
+
+    /// Directory holding `mesos-executor` and `mesos-default-executor` (default: the directory of this program)
+    #[arg(long, env = "MESOS_LAUNCHER_DIR", value_parser = resolve_text)]
+    pub launcher_dir: Option<String>,
+
+    /// The first (re-)registration attempt waits a random time up to this factor, doubling each retry up to 1mins
+    #[arg(long, env = "MESOS_REGISTRATION_BACKOFF_FACTOR", default_value = "1secs", value_parser = parse_duration)]
+    pub registration_backoff_factor: MesosDuration,
+
+    /// Always on: status updates of checkpointing frameworks are written to disk (kept for compatibility)
+    #[arg(long, env = "MESOS_CHECKPOINT", default_value_t = true, action = ArgAction::Set)]
+    pub checkpoint: bool,
+
+    /// Where a container with its own root filesystem sees its sandbox
+    #[arg(long, env = "MESOS_SANDBOX_DIRECTORY", default_value = "/mnt/mesos/sandbox", value_parser = resolve_text)]
+    pub sandbox_directory: String,
+
+    /// JSON object of environment variables for executors; when set, the agent's own environment is not inherited
+    #[arg(long, env = "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", value_parser = resolve_text)]
+    pub executor_environment_variables: Option<String>,
+
+    /// Directory for cached fetcher downloads (unused: no cache yet)
+    #[arg(long, env = "MESOS_FETCHER_CACHE_DIR", default_value = "/tmp/mesos/fetch", value_parser = resolve_text)]
+    pub fetcher_cache_dir: String,
+
+    /// Directory prepended to relative executor and URI paths
+    #[arg(long, env = "MESOS_FRAMEWORKS_HOME", value_parser = resolve_text)]
+    pub frameworks_home: Option<String>,
+
+    /// Completed executors remembered per framework
+    #[arg(
+        long,
+        env = "MESOS_MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK",
+        default_value_t = 150
+    )]
+    pub max_completed_executors_per_framework: usize,
+
+    /// How often the agent checks disk usage for sandbox garbage collection
+    #[arg(long, env = "MESOS_DISK_WATCH_INTERVAL", default_value = "1mins", value_parser = parse_duration)]
+    pub disk_watch_interval: MesosDuration,
+
+    /// Send executors a HEARTBEAT this often
+    #[arg(long, env = "MESOS_HTTP_HEARTBEAT_INTERVAL", default_value = "30mins", value_parser = parse_duration)]
+    pub http_heartbeat_interval: MesosDuration,
+}
+
+impl AgentFlags {
+    /// Flags for tests and embedding: listen on 127.0.0.1 with an ephemeral port, use
+    /// `work_dir`, register with `master` (host:port), short timeouts elsewhere left at Mesos
+    /// defaults.
+    pub fn default_for_tests(work_dir: impl AsRef<Path>, master: impl Into<String>) -> Self {
+        let mut flags = AgentFlags::parse_from(["mesos-agent"]);
+        flags.work_dir = Some(work_dir.as_ref().display().to_string());
+        flags.master = Some(master.into());
+        flags.port = 0;
+        flags.registration_backoff_factor = MesosDuration(Duration::from_millis(100));
+        flags
+    }
+
+    /// Sets `--launcher_dir`.
+    pub fn with_launcher_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.launcher_dir = Some(dir.as_ref().display().to_string());
+        self
+    }
+
+    /// Sets `--resources`.
+    pub fn with_resources(mut self, text: impl Into<String>) -> Self {
+        self.resources = Some(text.into());
+        self
+    }
+
+    /// Sets `--port`.
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// The work directory, or an error naming the missing flag.
+    pub fn work_dir(&self) -> Result<PathBuf, crate::AgentError> {
+        match &self.work_dir {
+            Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+            _ => Err(crate::AgentError::Flags(
+                "flag 'work_dir' is required (for example --work_dir=/var/lib/mesos)".into(),
+            )),
+        }
+    }
+
+    /// The master's `host:port`, or an error for missing and unsupported forms.
+    pub fn master_address(&self) -> Result<String, crate::AgentError> {
+        let master = self.master.as_deref().unwrap_or("").trim();
+        if master.is_empty() {
+            return Err(crate::AgentError::Flags(
+                "flag 'master' is required (host:port)".into(),
+            ));
+        }
+        if master.starts_with("zk://") {
+            return Err(crate::AgentError::Flags(format!(
+                "--master={master}: ZooKeeper master detection is not supported yet; give host:port"
+            )));
+        }
+        let stripped = master
+            .strip_prefix("http://")
+            .unwrap_or(master)
+            .trim_end_matches('/');
+        let stripped = stripped.strip_prefix("master@").unwrap_or(stripped);
+        if !stripped.contains(':') {
+            return Err(crate::AgentError::Flags(format!(
+                "--master={master}: expected host:port"
+            )));
+        }
+        Ok(stripped.to_string())
+    }
+
+    /// The directory holding the executor binaries.
+    pub fn launcher_dir(&self) -> PathBuf {
+        match &self.launcher_dir {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from(".")),
+        }
+    }
+
+    /// Every flag as Mesos shows it in `/flags` and `/state`.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            m.insert(k.to_string(), v);
+        };
+        if let Some(v) = &self.master {
+            put("master", v.clone());
+        }
+        if let Some(v) = &self.work_dir {
+            put("work_dir", v.clone());
+        }
+        put("ip", self.ip.clone());
+        put("port", self.port.to_string());
+        if let Some(v) = &self.hostname {
+            put("hostname", v.clone());
+        }
+        if let Some(v) = &self.advertise_ip {
+            put("advertise_ip", v.clone());
+        }
+        if let Some(v) = self.advertise_port {
+            put("advertise_port", v.to_string());
+        }
+        if let Some(v) = &self.resources {
+            put("resources", v.clone());
+        }
+        if let Some(v) = &self.attributes {
+            put("attributes", v.clone());
+        }
+        put("default_role", self.default_role.clone());
+        put(
+            "executor_registration_timeout",
+            self.executor_registration_timeout.to_string(),
+        );
+        put(
+            "executor_shutdown_grace_period",
+            self.executor_shutdown_grace_period.to_string(),
+        );
+        put("gc_delay", self.gc_delay.to_string());
+        put("recover", self.recover.as_str().to_string());
+        put("recovery_timeout", self.recovery_timeout.to_string());
+        put(
+            "executor_reregistration_timeout",
+            self.executor_reregistration_timeout.to_string(),
+        );
+        put("strict", self.strict.to_string());
+        put("launcher_dir", self.launcher_dir().display().to_string());
+        put(
+            "registration_backoff_factor",
+            self.registration_backoff_factor.to_string(),
+        );
+        put("checkpoint", self.checkpoint.to_string());
+        put("sandbox_directory", self.sandbox_directory.clone());
+        if let Some(v) = &self.executor_environment_variables {
+            put("executor_environment_variables", v.clone());
+        }
+        put("fetcher_cache_dir", self.fetcher_cache_dir.clone());
+        if let Some(v) = &self.frameworks_home {
+            put("frameworks_home", v.clone());
+        }
+        put(
+            "max_completed_executors_per_framework",
+            self.max_completed_executors_per_framework.to_string(),
+        );
+        put("disk_watch_interval", self.disk_watch_interval.to_string());
+        put(
+            "http_heartbeat_interval",
+            self.http_heartbeat_interval.to_string(),
+        );
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_mesos() {
+        let f = AgentFlags::parse_from(["mesos-agent", "--work_dir=/tmp/x", "--master=h:5050"]);
+        assert_eq!(f.port, 5051);
+        assert_eq!(f.executor_registration_timeout.to_string(), "1mins");
+        assert_eq!(f.executor_shutdown_grace_period.to_string(), "5secs");
+        assert_eq!(f.gc_delay.to_string(), "1weeks");
+        assert_eq!(f.recover, RecoverMode::Reconnect);
+        assert!(f.strict);
+        assert_eq!(f.master_address().unwrap(), "h:5050");
+    }
+
+    #[test]
+    fn rejects_zk_and_missing_work_dir() {
+        let f = AgentFlags::parse_from(["mesos-agent", "--master=zk://a:2181/mesos"]);
+        assert!(
+            f.master_address()
+                .unwrap_err()
+                .to_string()
+                .contains("ZooKeeper")
+        );
+        assert!(f.work_dir().unwrap_err().to_string().contains("work_dir"));
+        let f = AgentFlags::try_parse_from(["mesos-agent", "--strict=false", "--recover=cleanup"])
+            .unwrap();
+        assert!(!f.strict);
+        assert_eq!(f.recover, RecoverMode::Cleanup);
+        assert!(AgentFlags::try_parse_from(["mesos-agent", "--gc_delay=3"]).is_err());
+    }
+
+    #[test]
+    fn file_values() {
+        let dir = std::env::temp_dir().join(format!("agent-flags-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("master");
+        std::fs::write(&file, "10.0.0.1:5050\n").unwrap();
+        let arg = format!("--master=file://{}", file.display());
+        let f = AgentFlags::parse_from(["mesos-agent", arg.as_str()]);
+        assert_eq!(f.master.as_deref(), Some("10.0.0.1:5050"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
