@@ -3,7 +3,10 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(["mesos/internal/agent_link.proto"], ["proto", "../../mesos-core/proto"])?;
+    let fds = protox::compile(
+        ["mesos/internal/agent_link.proto"],
+        ["proto", "../../mesos-core/proto"],
+    )?;
     tonic_prost_build::configure()
         .extern_path(".mesos.v1", "::mesos_core::proto::v1")
         .compile_fds(fds)?;

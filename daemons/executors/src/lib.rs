@@ -1,1 +1,72 @@
-//! Placeholder.
+//! Mesos's built-in executors on [`mesos_executor_sdk`]: the command executor (one task from
+//! LAUNCH, [`command`]) and the default executor (task groups from LAUNCH_GROUP,
+//! [`default_executor`]).
+//!
+//! The agent runs them as programs (`mesos-executor`, `mesos-default-executor`) whose `main`
+//! is [`command::main`] or [`default_executor::main`]; they read the executor environment the
+//! agent sets (`MESOS_FRAMEWORK_ID`, `MESOS_EXECUTOR_ID`, `MESOS_AGENT_ENDPOINT`,
+//! `MESOS_SANDBOX`, ...) and exit with status 0 once their tasks' terminal updates are
+//! acknowledged.
+//!
+//! Each task runs in a process group of its own. Killing a task sends SIGTERM to the group and
+//! to every process descending from the task, then SIGKILL after the grace period (the KILL
+//! event's kill policy, else the task's, else 3 seconds), and kills whatever is left of the tree
+//! when the task's main process ends. The programs make themselves child subreapers, so a
+//! process that escaped the group is still found among the executor's descendants.
+
+mod health;
+mod process;
+mod runner;
+
+pub mod command;
+pub mod default_executor;
+
+use std::process::ExitCode;
+
+use mesos_executor_sdk::Config;
+
+/// The body of both programs: logging to stderr, configuration from the environment, a tokio
+/// runtime, the run loop.
+fn program_main(mode: runner::Mode, name: &str) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // The agent points stderr at the sandbox's `stderr` file: no colour codes there.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "{name}: cannot read the executor environment");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(error) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(%error, "cannot become a child subreaper; orphaned task processes may survive");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "{name}: cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = runner::Options {
+        mode,
+        kill_own_descendants: true,
+    };
+    tracing::info!(executor = %config.executor_id.value, framework = %config.framework_id.value, agent = %config.agent_endpoint, "{name} starting");
+    match runtime.block_on(runner::run(config, options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "{name} failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1784,17 +1784,21 @@ impl Master {
             self.counters.agent_registrations += 1;
         }
         info!(agent = %id, reregistering, "agent registered");
-        let event = opb::Event {
-            r#type: Some(opb::event::Type::AgentAdded as i32),
-            agent_added: Some(opb::event::AgentAdded {
-                agent: crate::operator::agent_to_proto(
-                    self,
-                    self.agents.get(&id).expect("just added"),
-                ),
-            }),
-            ..Default::default()
-        };
-        self.publish(&event);
+        if !self.operator_subscribers.is_empty() {
+            let usage = self.usage_by_agent();
+            let offered = self.offered_by_agent();
+            let agent = crate::operator::agent_to_proto(
+                self.agents.get(&id).expect("just added"),
+                usage.get(id.as_str()),
+                offered.get(id.as_str()),
+            );
+            let event = opb::Event {
+                r#type: Some(opb::event::Type::AgentAdded as i32),
+                agent_added: Some(opb::event::AgentAdded { agent }),
+                ..Default::default()
+            };
+            self.publish(&event);
+        }
         self.allocation_wanted = true;
         Ok((id, conn_id))
     }
@@ -2123,25 +2127,24 @@ impl Master {
 
     // ------------------------------------------------------------------ accounting helpers
 
-    /// Resources used by running tasks on an agent, per framework (allocated form).
-    pub(crate) fn used_on_agent(&self, agent: &str) -> Resources {
-        let mut used = Resources::new();
+    /// Resources used by live tasks, by agent (allocated form), in one pass over the tasks.
+    pub(crate) fn usage_by_agent(&self) -> std::collections::HashMap<&str, Resources> {
+        let mut used: std::collections::HashMap<&str, Resources> = Default::default();
         for fw in self.frameworks.values() {
             for t in fw.tasks.values() {
-                if t.agent_id() == agent && !is_terminal(t.state()) {
-                    used += &t.resources;
+                if !is_terminal(t.state()) {
+                    *used.entry(t.agent_id()).or_default() += &t.resources;
                 }
             }
         }
         used
     }
 
-    pub(crate) fn offered_on_agent(&self, agent: &str) -> Resources {
-        let mut offered = Resources::new();
+    /// Resources in outstanding offers, by agent.
+    pub(crate) fn offered_by_agent(&self) -> std::collections::HashMap<&str, Resources> {
+        let mut offered: std::collections::HashMap<&str, Resources> = Default::default();
         for o in self.offers.values() {
-            if o.agent == agent {
-                offered += &o.resources;
-            }
+            *offered.entry(o.agent.as_str()).or_default() += &o.resources;
         }
         offered
     }

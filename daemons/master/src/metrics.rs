@@ -104,7 +104,9 @@ pub(crate) fn snapshot(master: &Master) -> Vec<(String, f64)> {
     let mut used = mesos_core::resources::Resources::new();
     for agent in master.agents.values() {
         total += &agent.total;
-        used += &master.used_on_agent(&agent.id).unallocate();
+    }
+    for r in master.usage_by_agent().values() {
+        used += &r.unallocate();
     }
     for name in ["cpus", "mem", "disk", "gpus"] {
         let t = scalar(&total, name);

@@ -278,9 +278,32 @@ fn attributes(list: &[pb::Attribute]) -> Value {
 }
 
 /// An agent as the legacy endpoints write it.
-pub(crate) fn slave(master: &Master, a: &Agent) -> Value {
-    let used = master.used_on_agent(&a.id).unallocate();
-    let offered = master.offered_on_agent(&a.id).unallocate();
+/// Per-agent usage computed once per request (each is a pass over all tasks or offers).
+pub(crate) struct AgentUsage<'a> {
+    used: std::collections::HashMap<&'a str, Resources>,
+    offered: std::collections::HashMap<&'a str, Resources>,
+}
+
+impl<'a> AgentUsage<'a> {
+    pub(crate) fn of(master: &'a Master) -> AgentUsage<'a> {
+        AgentUsage {
+            used: master.usage_by_agent(),
+            offered: master.offered_by_agent(),
+        }
+    }
+}
+
+pub(crate) fn slave(usage: &AgentUsage<'_>, a: &Agent) -> Value {
+    let used = usage
+        .used
+        .get(a.id.as_str())
+        .map(Resources::unallocate)
+        .unwrap_or_default();
+    let offered = usage
+        .offered
+        .get(a.id.as_str())
+        .map(Resources::unallocate)
+        .unwrap_or_default();
     let mut reserved = Map::new();
     for (role, r) in a.total.reservations() {
         reserved.insert(role, resources(&r));
@@ -341,6 +364,11 @@ pub(crate) fn state(master: &Master) -> Value {
     let pid = info.pid.clone().unwrap_or_default();
     let hostname = info.hostname.clone().unwrap_or_default();
     let active = master.agents.values().filter(|a| a.active()).count();
+    let usage = AgentUsage::of(master);
+    let slaves: Vec<Value> = sorted_agents(master)
+        .into_iter()
+        .map(|a| slave(&usage, a))
+        .collect();
     json!({
         "version": MESOS_VERSION,
         "build_date": "",
@@ -364,7 +392,7 @@ pub(crate) fn state(master: &Master) -> Value {
         },
         "cluster": master.flags.cluster.clone().unwrap_or_default(),
         "flags": flags(master),
-        "slaves": sorted_agents(master).into_iter().map(|a| slave(master, a)).collect::<Vec<_>>(),
+        "slaves": slaves,
         "recovered_slaves": master.recovered_agents.values().map(recovered_slave).collect::<Vec<_>>(),
         "frameworks": sorted_frameworks(master).into_iter().map(|f| framework(master, f)).collect::<Vec<_>>(),
         "completed_frameworks": master.completed_frameworks.iter().map(|f| framework(master, f)).collect::<Vec<_>>(),
@@ -397,23 +425,25 @@ pub(crate) fn state_summary(master: &Master) -> Value {
         }
         o
     };
+    let usage = AgentUsage::of(master);
+    let mut by_agent: std::collections::HashMap<
+        &str,
+        (Vec<pb::TaskState>, std::collections::BTreeSet<&str>),
+    > = Default::default();
+    for f in master.frameworks.values() {
+        for t in f.tasks.values() {
+            let entry = by_agent.entry(t.agent_id()).or_default();
+            entry.0.push(t.state());
+            entry.1.insert(f.id.as_str());
+        }
+    }
     let slaves: Vec<Value> = sorted_agents(master)
         .into_iter()
         .map(|a| {
-            let mut v = slave(master, a);
-            let mut states = master
-                .frameworks
-                .values()
-                .flat_map(|f| f.tasks.values())
-                .filter(|t| t.agent_id() == a.id)
-                .map(|t| t.state());
-            let counts = count_states(&mut states);
-            let fids: Vec<&str> = master
-                .frameworks
-                .values()
-                .filter(|f| f.tasks.values().any(|t| t.agent_id() == a.id))
-                .map(|f| f.id.as_str())
-                .collect();
+            let mut v = slave(&usage, a);
+            let (states, fids) = by_agent.remove(a.id.as_str()).unwrap_or_default();
+            let counts = count_states(&mut states.into_iter());
+            let fids: Vec<&str> = fids.into_iter().collect();
             if let Some(o) = v.as_object_mut() {
                 o.extend(counts);
                 o.insert("framework_ids".into(), json!(fids));
@@ -468,8 +498,14 @@ pub(crate) fn frameworks(master: &Master, id: Option<&str>) -> Value {
 
 /// `/master/slaves?slave_id=`.
 pub(crate) fn slaves(master: &Master, id: Option<&str>) -> Value {
+    let usage = AgentUsage::of(master);
+    let slaves: Vec<Value> = sorted_agents(master)
+        .into_iter()
+        .filter(|a| id.is_none_or(|id| a.id == id))
+        .map(|a| slave(&usage, a))
+        .collect();
     json!({
-        "slaves": sorted_agents(master).into_iter().filter(|a| id.is_none_or(|id| a.id == id)).map(|a| slave(master, a)).collect::<Vec<_>>(),
+        "slaves": slaves,
         "recovered_slaves": master.recovered_agents.values().map(recovered_slave).collect::<Vec<_>>(),
     })
 }

@@ -25,7 +25,12 @@ fn endpoint(resources: &Resources) -> Vec<pb::Resource> {
     resources_to_proto(resources, ResourceFormat::Endpoint).unwrap_or_default()
 }
 
-pub(crate) fn agent_to_proto(master: &Master, agent: &Agent) -> opb::response::get_agents::Agent {
+pub(crate) fn agent_to_proto(
+    agent: &Agent,
+    used: Option<&Resources>,
+    offered: Option<&Resources>,
+) -> opb::response::get_agents::Agent {
+    let none = Resources::new();
     opb::response::get_agents::Agent {
         agent_info: agent.info.clone(),
         active: agent.active(),
@@ -35,8 +40,8 @@ pub(crate) fn agent_to_proto(master: &Master, agent: &Agent) -> opb::response::g
         registered_time: Some(time(agent.registered_time)),
         reregistered_time: agent.reregistered_time.map(time),
         total_resources: endpoint(&agent.total),
-        allocated_resources: endpoint(&master.used_on_agent(&agent.id)),
-        offered_resources: endpoint(&master.offered_on_agent(&agent.id)),
+        allocated_resources: endpoint(used.unwrap_or(&none)),
+        offered_resources: endpoint(offered.unwrap_or(&none)),
         capabilities: agent.capabilities.clone(),
         resource_providers: vec![],
         drain_info: None,
@@ -110,10 +115,12 @@ pub(crate) fn get_state(master: &Master) -> opb::response::GetState {
 fn get_agents(master: &Master) -> opb::response::GetAgents {
     let mut agents: Vec<_> = master.agents.values().collect();
     agents.sort_by(|a, b| a.id.cmp(&b.id));
+    let usage = master.usage_by_agent();
+    let offered = master.offered_by_agent();
     opb::response::GetAgents {
         agents: agents
             .into_iter()
-            .map(|a| agent_to_proto(master, a))
+            .map(|a| agent_to_proto(a, usage.get(a.id.as_str()), offered.get(a.id.as_str())))
             .collect(),
         recovered_agents: master.recovered_agents.values().cloned().collect(),
     }

@@ -1,0 +1,305 @@
+//! End to end with real processes: a master and agents in this test process, executors as
+//! real child processes (this package's `mesos-local` binary, which doubles as the command
+//! executor), and frameworks speaking the v1 HTTP API through the scheduler SDK, plus pymesos
+//! from PyPI as an unmodified third-party client.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mesos_core::proto::v1 as pb;
+use mesos_scheduler_sdk::matching::{OfferSpace, TaskNeeds};
+use mesos_scheduler_sdk::{Driver, DriverConfig, Scheduler, async_trait, run};
+
+struct Cluster {
+    master: mesos_master::MasterHandle,
+    agents: Vec<mesos_agent::AgentHandle>,
+    _dir: tempfile::TempDir,
+}
+
+fn executor_dir(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in ["mesos-executor", "mesos-default-executor"] {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mesos-local"), bin.join(name)).unwrap();
+    }
+    bin
+}
+
+impl Cluster {
+    async fn start(agents: usize) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut flags = mesos_master::MasterFlags::for_local(None);
+        flags.allocation_interval = Duration::from_millis(50);
+        let master = mesos_master::start(flags).await.unwrap();
+        let bin = executor_dir(dir.path());
+        let mut handles = Vec::new();
+        for i in 0..agents {
+            let flags = mesos_agent::AgentFlags::default_for_tests(
+                dir.path().join(format!("agent{i}")),
+                master.addr().to_string(),
+            )
+            .with_launcher_dir(&bin)
+            .with_resources("cpus:4;mem:2048;disk:1024;ports:[31000-31100]");
+            let agent = mesos_agent::Agent::start(flags).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(10), agent.agent_id())
+                .await
+                .expect("agent registers")
+                .expect("agent id");
+            handles.push(agent);
+        }
+        Cluster {
+            master,
+            agents: handles,
+            _dir: dir,
+        }
+    }
+
+    fn master_addr(&self) -> String {
+        self.master.addr().to_string()
+    }
+}
+
+/// Runs each command as one task and records every status.
+struct Commands {
+    commands: Vec<String>,
+    launched: usize,
+    statuses: Vec<pb::TaskStatus>,
+    kill: Vec<String>,
+}
+
+fn terminal(state: pb::TaskState) -> bool {
+    use pb::TaskState as S;
+    matches!(
+        state,
+        S::TaskFinished
+            | S::TaskFailed
+            | S::TaskKilled
+            | S::TaskError
+            | S::TaskLost
+            | S::TaskDropped
+    )
+}
+
+impl Commands {
+    fn new(commands: &[&str]) -> Commands {
+        Commands {
+            commands: commands.iter().map(|c| c.to_string()).collect(),
+            launched: 0,
+            statuses: vec![],
+            kill: vec![],
+        }
+    }
+
+    fn finals(&self) -> Vec<(String, pb::TaskState)> {
+        let mut out: Vec<(String, pb::TaskState)> = self
+            .statuses
+            .iter()
+            .filter(|s| terminal(s.state()))
+            .map(|s| (s.task_id.value.clone(), s.state()))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[async_trait]
+impl Scheduler for Commands {
+    async fn offers(&mut self, driver: &Driver, offers: Vec<pb::Offer>) {
+        for offer in offers {
+            let mut space = OfferSpace::new(&offer).unwrap();
+            let needs = TaskNeeds::parse("cpus:0.1;mem:32").unwrap();
+            let mut tasks = Vec::new();
+            while self.launched < self.commands.len() {
+                let Some(resources) = space.take(&needs) else {
+                    break;
+                };
+                let i = self.launched;
+                self.launched += 1;
+                tasks.push(pb::TaskInfo {
+                    name: format!("task-{i}"),
+                    task_id: pb::TaskId {
+                        value: format!("task-{i}"),
+                    },
+                    agent_id: offer.agent_id.clone(),
+                    resources,
+                    command: Some(pb::CommandInfo {
+                        value: Some(self.commands[i].clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+            }
+            if tasks.is_empty() {
+                driver
+                    .decline(vec![offer.id.clone()], Some(60.0))
+                    .await
+                    .unwrap();
+            } else {
+                driver.launch(offer.id.clone(), tasks).await.unwrap();
+            }
+        }
+    }
+
+    async fn update(&mut self, driver: &Driver, status: pb::TaskStatus) {
+        let id = status.task_id.value.clone();
+        let state = status.state();
+        self.statuses.push(status.clone());
+        if state == pb::TaskState::TaskRunning && self.kill.contains(&id) {
+            driver
+                .kill(status.task_id.clone(), status.agent_id.clone())
+                .await
+                .unwrap();
+        }
+        if self.finals().len() == self.commands.len() {
+            driver.teardown().await.unwrap();
+        }
+    }
+}
+
+fn framework(name: &str) -> pb::FrameworkInfo {
+    pb::FrameworkInfo {
+        user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+async fn run_commands(cluster: &Cluster, scheduler: Commands) -> Commands {
+    let config = DriverConfig::new(cluster.master_addr(), framework("e2e"));
+    tokio::time::timeout(Duration::from_secs(60), run(config, scheduler))
+        .await
+        .expect("framework finishes in time")
+        .expect("driver runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_tasks_succeed_fail_and_are_killed() {
+    let cluster = Cluster::start(1).await;
+    let mut scheduler = Commands::new(&[
+        "echo hello from task-0",
+        "exit 3",
+        "sleep 100 & sleep 100 & wait",
+    ]);
+    scheduler.kill.push("task-2".into());
+    let done = run_commands(&cluster, scheduler).await;
+    assert_eq!(
+        done.finals(),
+        vec![
+            ("task-0".to_string(), pb::TaskState::TaskFinished),
+            ("task-1".to_string(), pb::TaskState::TaskFailed),
+            ("task-2".to_string(), pb::TaskState::TaskKilled),
+        ]
+    );
+    let failed = done
+        .statuses
+        .iter()
+        .find(|s| s.task_id.value == "task-1" && s.state() == pb::TaskState::TaskFailed)
+        .unwrap();
+    assert!(failed.message().contains('3'), "{}", failed.message());
+    // Each terminal update was delivered once.
+    for id in ["task-0", "task-1", "task-2"] {
+        let n = done
+            .statuses
+            .iter()
+            .filter(|s| s.task_id.value == id && terminal(s.state()))
+            .count();
+        assert_eq!(n, 1, "{id} reported once");
+    }
+
+    // The first task's stdout, read back through the agent's /files/read.
+    let agent = &cluster.agents[0];
+    let state: serde_json::Value = reqwest::get(format!("http://{}/state", agent.http_addr()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut directory = None;
+    for key in ["frameworks", "completed_frameworks"] {
+        for fw in state[key].as_array().into_iter().flatten() {
+            for ekey in ["executors", "completed_executors"] {
+                for e in fw[ekey].as_array().into_iter().flatten() {
+                    if e["id"] == "task-0" {
+                        directory = e["directory"].as_str().map(str::to_string);
+                    }
+                }
+            }
+        }
+    }
+    let directory = directory.expect("task-0's sandbox in /state");
+    let read: serde_json::Value = reqwest::get(format!(
+        "http://{}/files/read?path={}/stdout&offset=0",
+        agent.http_addr(),
+        directory
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        read["data"].as_str().unwrap().contains("hello from task-0"),
+        "{read}"
+    );
+    // The master saw the same outcome.
+    let metrics: serde_json::Value =
+        reqwest::get(format!("http://{}/metrics/snapshot", cluster.master_addr()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(metrics["master/tasks_finished"], 1.0);
+    assert_eq!(metrics["master/tasks_failed"], 1.0);
+    assert_eq!(metrics["master/tasks_killed"], 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_spread_over_several_agents() {
+    let cluster = Cluster::start(2).await;
+    let commands: Vec<String> = (0..8).map(|i| format!("echo {i}")).collect();
+    let refs: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let done = run_commands(&cluster, Commands::new(&refs)).await;
+    let finals = done.finals();
+    assert_eq!(finals.len(), 8);
+    assert!(
+        finals
+            .iter()
+            .all(|(_, s)| *s == pb::TaskState::TaskFinished),
+        "{finals:?}"
+    );
+}
+
+/// pymesos 0.3.15 from PyPI, unmodified, runs command tasks to completion. Its virtualenv is
+/// built by `scripts/pymesos-env` (the test command runs it first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymesos_launches_command_tasks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join("target/pymesos-venv/bin/python");
+    assert!(
+        python.exists(),
+        "pymesos is not installed: run scripts/pymesos-env (scripts/test does) to build {}",
+        python.display()
+    );
+    let cluster = Cluster::start(1).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pymesos/launch_tasks.py");
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(&python)
+            .arg(&script)
+            .arg(cluster.master_addr())
+            .arg("3")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("pymesos finishes in time")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "pymesos failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("finished 3 of 3"), "{stdout}");
+}
