@@ -296,7 +296,7 @@ impl Core {
             r#type: Some(AgentType::Register as i32),
             register: Some(Register {
                 agent_info: self.agent_info(),
-                ip: self.addr.to_string(),
+                ip: self.addr.ip().to_string(),
                 version: Some(crate::VERSION.to_string()),
                 capabilities,
                 frameworks,

@@ -252,6 +252,18 @@ async fn command_tasks_succeed_fail_and_are_killed() {
     assert_eq!(metrics["master/tasks_finished"], 1.0);
     assert_eq!(metrics["master/tasks_failed"], 1.0);
     assert_eq!(metrics["master/tasks_killed"], 1.0);
+    // The agent is advertised as `slave(1)@ip:port`, which the web UI and CLI build URLs from.
+    let state: serde_json::Value =
+        reqwest::get(format!("http://{}/master/state", cluster.master_addr()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        state["slaves"][0]["pid"],
+        format!("slave(1)@{}", agent.http_addr()).as_str()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,4 +314,188 @@ async fn pymesos_launches_command_tasks() {
         "pymesos failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("finished 3 of 3"), "{stdout}");
+}
+
+/// Records every status and launches `sleep` tasks until `total` are running.
+struct Sleepers {
+    total: usize,
+    launched: usize,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<pb::TaskStatus>>>,
+    subscriptions: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The driver handle, so the test can send calls.
+    driver: std::sync::Arc<std::sync::Mutex<Option<Driver>>>,
+}
+
+#[async_trait]
+impl Scheduler for Sleepers {
+    async fn subscribed(&mut self, driver: &Driver, _info: mesos_scheduler_sdk::Subscribed) {
+        *self.driver.lock().unwrap() = Some(driver.clone());
+        self.subscriptions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn offers(&mut self, driver: &Driver, offers: Vec<pb::Offer>) {
+        for offer in offers {
+            let mut space = OfferSpace::new(&offer).unwrap();
+            let needs = TaskNeeds::parse("cpus:0.1;mem:32").unwrap();
+            let mut tasks = Vec::new();
+            while self.launched < self.total {
+                let Some(resources) = space.take(&needs) else {
+                    break;
+                };
+                let id = format!("sleeper-{}", self.launched);
+                self.launched += 1;
+                tasks.push(pb::TaskInfo {
+                    name: id.clone(),
+                    task_id: pb::TaskId { value: id },
+                    agent_id: offer.agent_id.clone(),
+                    resources,
+                    command: Some(pb::CommandInfo {
+                        value: Some("sleep 1000".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+            }
+            if tasks.is_empty() {
+                let _ = driver.decline(vec![offer.id.clone()], Some(3600.0)).await;
+            } else {
+                driver.launch(offer.id.clone(), tasks).await.unwrap();
+            }
+        }
+    }
+
+    async fn update(&mut self, _driver: &Driver, status: pb::TaskStatus) {
+        self.seen.lock().unwrap().push(status);
+    }
+}
+
+/// Killing the master and starting it again (same port, same work_dir) loses no running task:
+/// the agent re-registers with its tasks, the framework re-subscribes with its id and
+/// reconciliation reports every task RUNNING.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_restart_loses_no_running_task() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let master_dir = dir.path().join("master");
+    let start_master = |port: u16| {
+        let mut flags =
+            mesos_master::MasterFlags::for_local(Some(master_dir.display().to_string()));
+        flags.port = port;
+        flags.allocation_interval = Duration::from_millis(50);
+        mesos_master::start(flags)
+    };
+    let master = start_master(0).await.unwrap();
+    let port = master.addr().port();
+    let bin = executor_dir(dir.path());
+    let agent = mesos_agent::Agent::start(
+        mesos_agent::AgentFlags::default_for_tests(
+            dir.path().join("agent"),
+            master.addr().to_string(),
+        )
+        .with_launcher_dir(&bin)
+        .with_resources("cpus:4;mem:2048;disk:1024"),
+    )
+    .await
+    .unwrap();
+    let agent_id = agent.agent_id().await.unwrap();
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let subscriptions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handle = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let mut info = framework("restart");
+    info.failover_timeout = Some(3600.0);
+    info.checkpoint = Some(true);
+    let driver = tokio::spawn(run(
+        DriverConfig::new(master.addr().to_string(), info),
+        Sleepers {
+            total: 3,
+            launched: 0,
+            seen: seen.clone(),
+            subscriptions: subscriptions.clone(),
+            driver: handle.clone(),
+        },
+    ));
+    let running = |seen: &std::sync::Mutex<Vec<pb::TaskStatus>>| {
+        let mut ids: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.state() == pb::TaskState::TaskRunning)
+            .map(|s| s.task_id.value.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+    let t = std::time::Instant::now();
+    while running(&seen) < 3 {
+        assert!(t.elapsed() < Duration::from_secs(30), "tasks did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    master.shutdown().await;
+    let before = seen.lock().unwrap().len();
+    let master = start_master(port).await.unwrap();
+
+    // The agent re-registers with its tasks and the framework re-subscribes with its id.
+    let t = std::time::Instant::now();
+    loop {
+        let state: serde_json::Value =
+            reqwest::get(format!("http://{}/master/state", master.addr()))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let tasks = state["frameworks"][0]["tasks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let all_running = tasks.len() == 3 && tasks.iter().all(|t| t["state"] == "TASK_RUNNING");
+        if all_running
+            && state["slaves"][0]["id"] == agent_id.as_str()
+            && state["frameworks"][0]["connected"] == true
+            && subscriptions.load(Ordering::SeqCst) >= 2
+        {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "cluster did not recover: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Implicit reconciliation reports every task RUNNING.
+    let driver_handle = handle.lock().unwrap().clone().unwrap();
+    driver_handle.reconcile(vec![]).await.unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let reconciled: std::collections::BTreeSet<String> = seen.lock().unwrap()[before..]
+            .iter()
+            .filter(|s| {
+                s.reason() == pb::task_status::Reason::Reconciliation
+                    && s.state() == pb::TaskState::TaskRunning
+            })
+            .map(|s| s.task_id.value.clone())
+            .collect();
+        if reconciled.len() == 3 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "reconciliation answered {reconciled:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ended = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| terminal(s.state()))
+        .count();
+    assert_eq!(ended, 0, "no task ended across the restart");
+    driver.abort();
+    agent.shutdown().await;
+    master.shutdown().await;
 }

@@ -100,6 +100,7 @@ impl MasterHandle {
             agent.conn = None;
         }
         m.operator_subscribers.clear();
+        m.registry.close();
     }
 }
 

@@ -1458,6 +1458,11 @@ impl Master {
             .get(framework)
             .is_some_and(|f| f.has_capability(FwCap::PartitionAware));
         use pb::TaskState as S;
+        // An agent the registry knows but that has not re-registered since this master
+        // started may still report the task: say nothing until it does (or times out).
+        if agent_id.is_some_and(|a| self.recovered_agents.contains_key(&a.value)) {
+            return;
+        }
         let (state, unreachable_time) = match agent_id.map(|a| a.value.as_str()) {
             Some(a) if self.agents.contains_key(a) => (S::TaskGone, None),
             Some(a) if self.unreachable_agents.contains_key(a) => {

@@ -47,9 +47,10 @@ pub struct RegistrySnapshot {
     pub maintenance: Option<pb::maintenance::Schedule>,
 }
 
-/// The durable store.
+/// The durable store. `close` releases the file (and its lock) even while other parts of a
+/// stopping master still hold the registry.
 pub struct Registry {
-    db: Database,
+    db: Option<Database>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -83,12 +84,23 @@ impl Registry {
         tx.open_table(QUOTA).map_err(store)?;
         tx.open_table(MAINTENANCE).map_err(store)?;
         tx.commit().map_err(store)?;
-        Ok(Registry { db })
+        Ok(Registry { db: Some(db) })
+    }
+
+    fn db(&self) -> Result<&Database, RegistryError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| RegistryError::Store("the registry is closed".to_string()))
+    }
+
+    /// Closes the store; later operations fail.
+    pub fn close(&mut self) {
+        self.db = None;
     }
 
     /// Reads everything.
     pub fn snapshot(&self) -> Result<RegistrySnapshot, RegistryError> {
-        let tx = self.db.begin_read().map_err(store)?;
+        let tx = self.db()?.begin_read().map_err(store)?;
         let mut snap = RegistrySnapshot::default();
         for entry in tx
             .open_table(AGENTS)
@@ -160,7 +172,7 @@ impl Registry {
             .as_ref()
             .map(|i| i.value.as_str())
             .unwrap_or_default();
-        let tx = self.db.begin_write().map_err(store)?;
+        let tx = self.db()?.begin_write().map_err(store)?;
         tx.open_table(AGENTS)
             .map_err(store)?
             .insert(id, info.encode_to_vec().as_slice())
@@ -174,7 +186,7 @@ impl Registry {
 
     /// Moves an admitted agent to the unreachable list.
     pub fn mark_unreachable(&self, id: &str, time: f64) -> Result<(), RegistryError> {
-        let tx = self.db.begin_write().map_err(store)?;
+        let tx = self.db()?.begin_write().map_err(store)?;
         tx.open_table(AGENTS)
             .map_err(store)?
             .remove(id)
@@ -188,7 +200,7 @@ impl Registry {
 
     /// Marks an agent gone for good.
     pub fn mark_gone(&self, id: &str, time: f64) -> Result<(), RegistryError> {
-        let tx = self.db.begin_write().map_err(store)?;
+        let tx = self.db()?.begin_write().map_err(store)?;
         tx.open_table(AGENTS)
             .map_err(store)?
             .remove(id)
@@ -206,7 +218,7 @@ impl Registry {
 
     /// Replaces the weights of the given roles (weight 1.0 removes the entry).
     pub fn update_weights(&self, weights: &[(String, f64)]) -> Result<(), RegistryError> {
-        let tx = self.db.begin_write().map_err(store)?;
+        let tx = self.db()?.begin_write().map_err(store)?;
         {
             let mut table = tx.open_table(WEIGHTS).map_err(store)?;
             for (role, weight) in weights {
@@ -222,7 +234,7 @@ impl Registry {
 
     /// Stores quota configurations; one with neither guarantees nor limits removes the role.
     pub fn update_quota(&self, configs: &[pb::quota::QuotaConfig]) -> Result<(), RegistryError> {
-        let tx = self.db.begin_write().map_err(store)?;
+        let tx = self.db()?.begin_write().map_err(store)?;
         {
             let mut table = tx.open_table(QUOTA).map_err(store)?;
             for config in configs {
@@ -243,7 +255,7 @@ impl Registry {
         &self,
         schedule: &pb::maintenance::Schedule,
     ) -> Result<(), RegistryError> {
-        let tx = self.db.begin_write().map_err(store)?;
+        let tx = self.db()?.begin_write().map_err(store)?;
         tx.open_table(MAINTENANCE)
             .map_err(store)?
             .insert(SCHEDULE_KEY, schedule.encode_to_vec().as_slice())
