@@ -159,9 +159,12 @@ async fn command_task_goes_through_mesos_executor() {
         state["name"],
         "Command Executor (Task: cmd) (Command: sh -c 'exit 3')"
     );
-    // Whatever the executor does, the task ends TASK_FAILED.
-    let uuid = master.wait_update("cmd", TaskState::TaskFailed, T).await;
-    master.ack("fw-3", "cmd", uuid);
+    // The real command executor reports STARTING, RUNNING, then FAILED for `exit 3`; the
+    // agent forwards one update at a time, each after the previous one is acknowledged.
+    for state in [TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFailed] {
+        let uuid = master.wait_update("cmd", state, T).await;
+        master.ack("fw-3", "cmd", uuid);
+    }
     agent.shutdown().await;
 }
 
