@@ -161,7 +161,11 @@ async fn command_task_goes_through_mesos_executor() {
     );
     // The real command executor reports STARTING, RUNNING, then FAILED for `exit 3`; the
     // agent forwards one update at a time, each after the previous one is acknowledged.
-    for state in [TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFailed] {
+    for state in [
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskFailed,
+    ] {
         let uuid = master.wait_update("cmd", state, T).await;
         master.ack("fw-3", "cmd", uuid);
     }
