@@ -154,6 +154,28 @@ fn json_reply(value: &serde_json::Value, query: &HashMap<String, String>) -> Res
     }
 }
 
+/// Builds a large read-only JSON reply on the blocking pool, so the async workers keep
+/// serving other requests (`/health`, scheduler calls) while it is written.
+async fn read_json(
+    shared: &Arc<Shared>,
+    query: HashMap<String, String>,
+    build: impl FnOnce(&Master) -> serde_json::Value + Send + 'static,
+) -> Response {
+    let shared = shared.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let value = {
+            let m = shared.lock();
+            build(&m)
+        };
+        json_reply(&value, &query)
+    })
+    .await;
+    match result {
+        Ok(response) => response,
+        Err(e) => text(500, format!("failed to build the reply: {e}")),
+    }
+}
+
 fn media_error(e: MediaError) -> Response {
     text(e.status(), e.message())
 }
@@ -202,27 +224,15 @@ pub(crate) async fn dispatch(
             &serde_json::json!({"draining_machines": [], "down_machines": []}),
             &query,
         ),
-        ("master", "state" | "state.json") => {
-            let m = shared.lock();
-            json_reply(&model::state(&m), &query)
-        }
-        ("master", "state-summary") => {
-            let m = shared.lock();
-            json_reply(&model::state_summary(&m), &query)
-        }
+        ("master", "state" | "state.json") => read_json(&shared, query, model::state).await,
+        ("master", "state-summary") => read_json(&shared, query, model::state_summary).await,
         ("master", "frameworks" | "frameworks.json") => {
-            let m = shared.lock();
-            json_reply(
-                &model::frameworks(&m, query.get("framework_id").map(String::as_str)),
-                &query,
-            )
+            let id = query.get("framework_id").cloned();
+            read_json(&shared, query, move |m| model::frameworks(m, id.as_deref())).await
         }
         ("master", "slaves" | "slaves.json") => {
-            let m = shared.lock();
-            json_reply(
-                &model::slaves(&m, query.get("slave_id").map(String::as_str)),
-                &query,
-            )
+            let id = query.get("slave_id").cloned();
+            read_json(&shared, query, move |m| model::slaves(m, id.as_deref())).await
         }
         ("master", "tasks" | "tasks.json") => {
             let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
@@ -304,8 +314,25 @@ struct EventStream {
 impl Stream for EventStream {
     type Item = Result<Bytes, Infallible>;
 
+    /// Coalesces the records already queued into one chunk (up to 256 KiB), so a burst of
+    /// events (reconciliation, a large offer round) is not written one tiny chunk at a time.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx).map(|o| o.map(Ok))
+        const MAX_CHUNK: usize = 256 * 1024;
+        let first = match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(b)) => b,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let mut chunk: Option<Vec<u8>> = None;
+        while chunk.as_ref().map_or(first.len(), Vec::len) < MAX_CHUNK {
+            match self.rx.try_recv() {
+                Ok(next) => chunk
+                    .get_or_insert_with(|| first.to_vec())
+                    .extend_from_slice(&next),
+                Err(_) => break,
+            }
+        }
+        Poll::Ready(Some(Ok(chunk.map_or(first, Bytes::from))))
     }
 }
 
