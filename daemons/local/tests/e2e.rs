@@ -165,11 +165,44 @@ fn framework(name: &str) -> pb::FrameworkInfo {
 }
 
 async fn run_commands(cluster: &Cluster, scheduler: Commands) -> Commands {
-    let config = DriverConfig::new(cluster.master_addr(), framework("e2e"));
+    run_commands_as(cluster, scheduler, mesos_scheduler_sdk::Format::Protobuf).await
+}
+
+async fn run_commands_as(
+    cluster: &Cluster,
+    scheduler: Commands,
+    format: mesos_scheduler_sdk::Format,
+) -> Commands {
+    let mut config = DriverConfig::new(cluster.master_addr(), framework("e2e"));
+    config.format = format;
     tokio::time::timeout(Duration::from_secs(60), run(config, scheduler))
         .await
         .expect("framework finishes in time")
         .expect("driver runs")
+}
+
+/// The same framework speaking JSON: launch, kill, reconcile and teardown with real agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_framework_launches_kills_and_tears_down() {
+    let cluster = Cluster::start(1).await;
+    let mut scheduler = Commands::new(&["true", "sleep 100"]);
+    scheduler.kill.push("task-1".into());
+    let done = run_commands_as(&cluster, scheduler, mesos_scheduler_sdk::Format::Json).await;
+    assert_eq!(
+        done.finals(),
+        vec![
+            ("task-0".to_string(), pb::TaskState::TaskFinished),
+            ("task-1".to_string(), pb::TaskState::TaskKilled),
+        ]
+    );
+    let state: serde_json::Value =
+        reqwest::get(format!("http://{}/master/state", cluster.master_addr()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(state["completed_frameworks"][0]["name"], "e2e", "torn down");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
