@@ -121,7 +121,12 @@ async fn measure(tasks: usize, agents: usize, checkpoint: bool) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
-    let exe = std::env::current_exe().expect("current exe");
+    // The executor binary: `$LAUNCH_BENCH_EXECUTOR` when set (e.g. a release build of the
+    // agent package's `mesos-executor`), else this bench binary, which runs as the executor
+    // when invoked through a link named `mesos-executor`.
+    let exe = std::env::var_os("LAUNCH_BENCH_EXECUTOR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::current_exe().expect("current exe"));
     std::os::unix::fs::symlink(&exe, bin.join("mesos-executor")).expect("link");
     let mut flags = mesos_master::MasterFlags::for_local(None);
     flags.allocation_interval = Duration::from_millis(50);

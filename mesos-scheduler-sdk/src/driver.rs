@@ -111,7 +111,12 @@ struct Inner {
     credentials: Option<(String, String)>,
     conn: Mutex<Connection>,
     stop: watch::Sender<bool>,
+    /// Bounds the automatic acknowledgements in flight.
+    acks_in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Automatic acknowledgements sent concurrently (each is one HTTP call).
+const MAX_ACKS_IN_FLIGHT: usize = 32;
 
 /// A handle for sending calls; cheap to clone and usable from any task.
 #[derive(Clone)]
@@ -432,6 +437,7 @@ pub async fn run_with_transport<S: Scheduler>(
                 ..Default::default()
             }),
             stop: stop_tx,
+            acks_in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_ACKS_IN_FLIGHT)),
         }),
     };
     let masters: Vec<String> = config.masters.iter().map(|m| normalize(m)).collect();
@@ -715,10 +721,20 @@ async fn dispatch<S: Scheduler>(
             if let Some(u) = event.update {
                 let status = u.status;
                 scheduler.update(driver, status.clone()).await;
-                if config.auto_acknowledge
-                    && let Err(e) = driver.acknowledge(&status).await
-                {
-                    warn!(task = %status.task_id.value, "acknowledgement failed: {e}");
+                if config.auto_acknowledge && status.uuid.is_some() {
+                    // Acknowledge without holding up the next event: a burst of updates
+                    // would otherwise cost one HTTP round trip each, in sequence.
+                    let permits = driver.inner.acks_in_flight.clone();
+                    let Ok(permit) = permits.acquire_owned().await else {
+                        return Dispatch::Continue;
+                    };
+                    let d = driver.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = d.acknowledge(&status).await {
+                            warn!(task = %status.task_id.value, "acknowledgement failed: {e}");
+                        }
+                        drop(permit);
+                    });
                 }
             }
         }

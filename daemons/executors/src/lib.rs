@@ -46,8 +46,8 @@ fn program_main(mode: runner::Mode, name: &str) -> ExitCode {
     if let Err(error) = nix::sys::prctl::set_child_subreaper(true) {
         tracing::warn!(%error, "cannot become a child subreaper; orphaned task processes may survive");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: an executor does little work, and a host may run thousands of them.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -224,14 +224,57 @@ impl ProcessTree {
     }
 }
 
+/// The direct children of `pid`, from `/proc/<pid>/task/*/children` (zombies included).
+/// `None` when the kernel does not provide the file.
+fn children(pid: i32) -> Option<Vec<i32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut out = Vec::new();
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        any = true;
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    any.then_some(out)
+}
+
+/// Every descendant of `root`, walking the kernel's child lists: the cost follows the size of
+/// the tree, not of the machine's process table (which matters with thousands of executors
+/// on one host). Falls back to a scan of `/proc` when child lists are unavailable.
+fn descendants(root: i32) -> Vec<ProcStat> {
+    let Some(first) = children(root) else {
+        return tree(root, None);
+    };
+    let mut out = Vec::new();
+    let mut queue = first;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(pid) = queue.pop() {
+        if !seen.insert(pid) {
+            continue;
+        }
+        if let Some(s) = stat(pid) {
+            out.push(s);
+        }
+        queue.extend(children(pid).unwrap_or_default());
+    }
+    out
+}
+
 /// Kills every live descendant of the executor itself. The executor makes itself a child
 /// subreaper, so a task's orphans become its children; this finds them even if they left the
 /// task's process group.
 pub(crate) fn kill_own_descendants() {
     let me = std::process::id();
     let Ok(me) = i32::try_from(me) else { return };
-    for process in tree(me, None) {
-        let _ = kill(Pid::from_raw(process.pid), Signal::SIGKILL);
+    for process in descendants(me) {
+        if process.state != 'Z' && process.state != 'X' {
+            let _ = kill(Pid::from_raw(process.pid), Signal::SIGKILL);
+        }
     }
 }
 
@@ -239,10 +282,14 @@ pub(crate) fn kill_own_descendants() {
 /// no `Child` handle of the executor is still waiting, or it could take that child's status.
 pub(crate) fn reap_adopted() {
     let me = i32::try_from(std::process::id()).unwrap_or(0);
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+    let kids = children(me).unwrap_or_else(|| {
+        tree(me, None)
+            .into_iter()
+            .filter(|p| p.ppid == me)
+            .map(|p| p.pid)
+            .collect()
+    });
+    for pid in kids {
         if let Some(s) = stat(pid)
             && s.ppid == me
             && s.state == 'Z'
