@@ -64,14 +64,19 @@ async fn state_bench(shape: ClusterShape, runs: usize) {
         std::hint::black_box(out);
         baseline.push(t.elapsed());
     }
+    // The transfer floor: the same bytes served by a bare axum handler to the same client.
+    let transfer = transfer_floor(&client, body.clone(), runs).await;
     let median = percentile(&mut samples, 0.5);
     let base = percentile(&mut baseline, 0.5);
     println!(
-        "  GET /master/state median {:.1} ms ({} MB); serde_json alone {:.1} ms; ratio {:.2}x",
+        "  GET /master/state median {:.1} ms ({} MB); serde_json alone {:.1} ms (ratio {:.2}x); \
+         the same bytes from a bare HTTP handler {:.1} ms (ratio {:.2}x)",
         ms(median),
         body.len() / 1_000_000,
         ms(base),
-        median.as_secs_f64() / base.as_secs_f64()
+        median.as_secs_f64() / base.as_secs_f64(),
+        ms(transfer),
+        median.as_secs_f64() / transfer.as_secs_f64(),
     );
 
     // /health while /master/state is under load.
@@ -241,6 +246,38 @@ async fn reconcile_bench(tasks: usize) {
         elapsed.as_secs_f64() / base.as_secs_f64()
     );
     master.shutdown().await;
+}
+
+/// Median time to GET `body` from an axum handler that only clones it: what HTTP on
+/// loopback costs for a document of that size, before any master work.
+async fn transfer_floor(client: &reqwest::Client, body: bytes::Bytes, runs: usize) -> Duration {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/blob",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://{addr}/blob");
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let got = client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        std::hint::black_box(got);
+        samples.push(t.elapsed());
+    }
+    server.abort();
+    percentile(&mut samples, 0.5)
 }
 
 fn main() {

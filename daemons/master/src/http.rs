@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -140,34 +141,51 @@ fn empty(status: StatusCode) -> Response {
 
 /// A JSON reply, wrapped as `cb(...)` when `?jsonp=cb` is given.
 fn json_reply(value: &serde_json::Value, query: &HashMap<String, String>) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    match query.get("jsonp") {
-        Some(cb) => {
-            let mut out = Vec::with_capacity(body.len() + cb.len() + 3);
-            out.extend_from_slice(cb.as_bytes());
-            out.push(b'(');
-            out.extend_from_slice(&body);
-            out.extend_from_slice(b");");
-            ([(header::CONTENT_TYPE, "text/javascript")], out).into_response()
-        }
-        None => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-    }
+    written_reply(query, |out| {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, value);
+    })
 }
 
-/// Builds a large read-only JSON reply on the blocking pool, so the async workers keep
+/// A JSON document written by `write`, wrapped as `cb(...)` when `?jsonp=cb` is given.
+fn written_reply(query: &HashMap<String, String>, write: impl FnOnce(&mut Vec<u8>)) -> Response {
+    let mut out = Vec::new();
+    let jsonp = query.get("jsonp");
+    if let Some(cb) = jsonp {
+        out.extend_from_slice(cb.as_bytes());
+        out.push(b'(');
+    }
+    write(&mut out);
+    let content_type = match jsonp {
+        Some(_) => {
+            out.extend_from_slice(b");");
+            "text/javascript"
+        }
+        None => "application/json",
+    };
+    ([(header::CONTENT_TYPE, content_type)], out).into_response()
+}
+
+/// Writes a large read-only JSON reply on the blocking pool, so the async workers keep
 /// serving other requests (`/health`, scheduler calls) while it is written.
+///
+/// `size_hint` remembers the size of the endpoint's last reply, so that the buffer is
+/// reserved once instead of growing (and being copied and faulted in) a dozen times.
 async fn read_json(
     shared: &Arc<Shared>,
     query: HashMap<String, String>,
-    build: impl FnOnce(&Master) -> serde_json::Value + Send + 'static,
+    size_hint: &'static AtomicUsize,
+    write: impl FnOnce(&Master, &mut Vec<u8>) + Send + 'static,
 ) -> Response {
     let shared = shared.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let value = {
+        written_reply(&query, |out| {
+            out.reserve(size_hint.load(Ordering::Relaxed) + 4096);
             let m = shared.lock();
-            build(&m)
-        };
-        json_reply(&value, &query)
+            write(&m, out);
+            drop(m);
+            size_hint.store(out.len(), Ordering::Relaxed);
+        })
     })
     .await;
     match result {
@@ -224,15 +242,29 @@ pub(crate) async fn dispatch(
             &serde_json::json!({"draining_machines": [], "down_machines": []}),
             &query,
         ),
-        ("master", "state" | "state.json") => read_json(&shared, query, model::state).await,
-        ("master", "state-summary") => read_json(&shared, query, model::state_summary).await,
+        ("master", "state" | "state.json") => {
+            static SIZE: AtomicUsize = AtomicUsize::new(0);
+            read_json(&shared, query, &SIZE, model::state).await
+        }
+        ("master", "state-summary") => {
+            static SIZE: AtomicUsize = AtomicUsize::new(0);
+            read_json(&shared, query, &SIZE, model::state_summary).await
+        }
         ("master", "frameworks" | "frameworks.json") => {
+            static SIZE: AtomicUsize = AtomicUsize::new(0);
             let id = query.get("framework_id").cloned();
-            read_json(&shared, query, move |m| model::frameworks(m, id.as_deref())).await
+            read_json(&shared, query, &SIZE, move |m, out| {
+                model::frameworks(m, id.as_deref(), out);
+            })
+            .await
         }
         ("master", "slaves" | "slaves.json") => {
+            static SIZE: AtomicUsize = AtomicUsize::new(0);
             let id = query.get("slave_id").cloned();
-            read_json(&shared, query, move |m| model::slaves(m, id.as_deref())).await
+            read_json(&shared, query, &SIZE, move |m, out| {
+                model::slaves(m, id.as_deref(), out);
+            })
+            .await
         }
         ("master", "tasks" | "tasks.json") => {
             let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
@@ -255,18 +287,18 @@ pub(crate) async fn dispatch(
                     );
                 }
             };
-            let m = shared.lock();
-            json_reply(
-                &model::tasks(
-                    &m,
-                    limit,
-                    offset,
-                    descending,
-                    query.get("framework_id").map(String::as_str),
-                    query.get("task_id").map(String::as_str),
-                ),
-                &query,
-            )
+            let q = model::TasksQuery {
+                limit,
+                offset,
+                descending,
+                framework_id: query.get("framework_id").cloned(),
+                task_id: query.get("task_id").cloned(),
+            };
+            static SIZE: AtomicUsize = AtomicUsize::new(0);
+            read_json(&shared, query, &SIZE, move |m, out| {
+                model::tasks(m, &q, out)
+            })
+            .await
         }
         ("master", "roles" | "roles.json") => {
             let m = shared.lock();

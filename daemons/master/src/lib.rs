@@ -20,6 +20,7 @@ pub mod bench_support;
 pub mod codec;
 pub mod flags;
 mod http;
+mod json_out;
 mod link;
 pub mod master;
 mod metrics;
