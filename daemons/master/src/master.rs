@@ -1696,6 +1696,8 @@ impl Master {
                 }
             }
         }
+        // The role tasks are accounted to, per framework (looked up once, not per task).
+        let mut roles: HashMap<String, String> = HashMap::new();
         for task in register.tasks {
             let fid = task.framework_id.value.clone();
             if kill_frameworks.contains(&fid) {
@@ -1705,12 +1707,16 @@ impl Master {
                 continue;
             };
             // Unreachable copies come back to life.
-            fw.unreachable_tasks.retain(|t| t.task_id != task.task_id);
-            let role = fw
-                .roles()
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "*".to_string());
+            if !fw.unreachable_tasks.is_empty() {
+                fw.unreachable_tasks.retain(|t| t.task_id != task.task_id);
+            }
+            let role = roles.entry(fid.clone()).or_insert_with(|| {
+                fw.roles()
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "*".to_string())
+            });
+            let role = role.as_str();
             let resources = Self::task_resources(&task.resources, &role).unwrap_or_default();
             let terminal = is_terminal(task.state());
             if !terminal {
