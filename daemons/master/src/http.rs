@@ -49,6 +49,8 @@ const MASTER_ENDPOINTS: &[&str] = &[
     "unreserve",
     "maintenance/schedule",
     "maintenance/status",
+    "machine/down",
+    "machine/up",
     "teardown",
     "redirect",
     "health",
@@ -234,14 +236,14 @@ pub(crate) async fn dispatch(
         ("master", "reserve") | ("master", "unreserve") => {
             reserve(&shared, &method, &body, endpoint == "reserve")
         }
-        ("master", "maintenance/schedule") => {
+        ("master", "maintenance/schedule") => maintenance_schedule(&shared, &method, &body, &query),
+        ("master", "maintenance/status") => {
             let m = shared.lock();
-            json_reply(&mesos_core::json::to_value(&m.maintenance), &query)
+            json_reply(&mesos_core::json::to_value(&m.maintenance_status()), &query)
         }
-        ("master", "maintenance/status") => json_reply(
-            &serde_json::json!({"draining_machines": [], "down_machines": []}),
-            &query,
-        ),
+        ("master", "machine/down" | "machine/up") => {
+            machines(&shared, &method, &body, endpoint == "machine/down")
+        }
         ("master", "state" | "state.json") => {
             static SIZE: AtomicUsize = AtomicUsize::new(0);
             read_json(&shared, query, &SIZE, model::state).await
@@ -470,7 +472,18 @@ fn scheduler_call(
             let d = call.decline.ok_or_else(|| missing("decline"))?;
             m.decline(fid, &d.offer_ids, d.filters.as_ref());
         }
-        T::AcceptInverseOffers | T::DeclineInverseOffers => {}
+        T::AcceptInverseOffers => {
+            let a = call
+                .accept_inverse_offers
+                .ok_or_else(|| missing("accept_inverse_offers"))?;
+            m.answer_inverse_offers(fid, &a.inverse_offer_ids, true);
+        }
+        T::DeclineInverseOffers => {
+            let d = call
+                .decline_inverse_offers
+                .ok_or_else(|| missing("decline_inverse_offers"))?;
+            m.answer_inverse_offers(fid, &d.inverse_offer_ids, false);
+        }
         T::Revive => {
             let roles = call.revive.map(|r| r.roles).unwrap_or_default();
             m.revive(fid, &roles)?;
@@ -809,6 +822,66 @@ fn quota(
             405,
             format!("Expecting 'GET', 'POST' or 'DELETE', received '{method}'"),
         ),
+    }
+}
+
+/// `/master/maintenance/schedule`: GET returns the schedule, POST replaces it (a JSON
+/// `maintenance::Schedule`).
+fn maintenance_schedule(
+    shared: &Arc<Shared>,
+    method: &Method,
+    body: &[u8],
+    query: &HashMap<String, String>,
+) -> Response {
+    match *method {
+        Method::GET => {
+            let m = shared.lock();
+            json_reply(&mesos_core::json::to_value(&m.maintenance), query)
+        }
+        Method::POST => {
+            let schedule = match mesos_core::json::from_str::<
+                mesos_core::proto::v1::maintenance::Schedule,
+            >(&String::from_utf8_lossy(body))
+            {
+                Ok(s) => s,
+                Err(e) => return text(400, format!("Failed to parse the schedule: {e}")),
+            };
+            match shared.lock().update_maintenance_schedule(schedule) {
+                Ok(()) => empty(StatusCode::OK),
+                Err(e) => call_error(e),
+            }
+        }
+        _ => text(
+            405,
+            format!("Expecting 'GET' or 'POST', received '{method}'"),
+        ),
+    }
+}
+
+/// `/master/machine/down` and `/master/machine/up`: a JSON array of machine ids.
+fn machines(shared: &Arc<Shared>, method: &Method, body: &[u8], down: bool) -> Response {
+    if method != Method::POST {
+        return text(405, format!("Expecting 'POST', received '{method}'"));
+    }
+    let ids = serde_json::from_slice::<serde_json::Value>(body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            mesos_core::json::list_from_value::<mesos_core::proto::v1::MachineId>(&v)
+                .map_err(|e| e.to_string())
+        });
+    let ids = match ids {
+        Ok(ids) => ids,
+        Err(e) => return text(400, format!("Failed to parse the list of machines: {e}")),
+    };
+    let mut m = shared.lock();
+    let result = if down {
+        m.start_maintenance(&ids)
+    } else {
+        m.stop_maintenance(&ids)
+    };
+    match result {
+        Ok(()) => empty(StatusCode::OK),
+        Err(e) => call_error(e),
     }
 }
 

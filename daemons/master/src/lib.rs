@@ -22,6 +22,7 @@ pub mod flags;
 mod http;
 mod json_out;
 mod link;
+mod maintenance;
 pub mod master;
 mod metrics;
 mod model;

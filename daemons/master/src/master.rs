@@ -20,6 +20,7 @@ use mesos_core::ids::{AgentId, FrameworkId};
 use mesos_core::proto::v1 as pb;
 use mesos_core::proto::v1::master as opb;
 use mesos_core::proto::v1::scheduler as spb;
+use mesos_core::proto::v1::task_status::Reason;
 use mesos_core::resources::Resources;
 use mesos_core::resources::convert::{
     ResourceFormat, convert_format, resources_from_proto, resources_to_proto,
@@ -130,6 +131,13 @@ pub struct Master {
     pub(crate) weights: BTreeMap<String, f64>,
     pub(crate) quota: BTreeMap<String, pb::quota::QuotaConfig>,
     pub(crate) maintenance: pb::maintenance::Schedule,
+    /// Machines an operator brought DOWN (START_MAINTENANCE); their agents may not register.
+    pub(crate) down_machines: Vec<pb::MachineId>,
+    /// Outstanding inverse offers by id.
+    pub(crate) inverse_offers: HashMap<String, crate::maintenance::InverseOfferRecord>,
+    /// The latest answer of each framework to an inverse offer, by (agent, framework).
+    pub(crate) inverse_offer_statuses:
+        BTreeMap<(String, String), pb::allocator::InverseOfferStatus>,
     pub(crate) operator_subscribers: Vec<OperatorSubscriber>,
     pub(crate) counters: Counters,
     next_framework: u64,
@@ -236,6 +244,9 @@ impl Master {
             weights: BTreeMap::new(),
             quota: BTreeMap::new(),
             maintenance: pb::maintenance::Schedule::default(),
+            down_machines: Vec::new(),
+            inverse_offers: HashMap::new(),
+            inverse_offer_statuses: BTreeMap::new(),
             operator_subscribers: Vec::new(),
             counters: Counters::default(),
             next_framework: 0,
@@ -281,6 +292,7 @@ impl Master {
         if let Some(schedule) = snapshot.maintenance {
             self.maintenance = schedule;
         }
+        self.down_machines = snapshot.down_machines;
         Ok(())
     }
 
@@ -307,6 +319,27 @@ impl Master {
             Some(conn) => conn.tx.send(Ok(message)).is_ok(),
             None => false,
         }
+    }
+
+    /// Tells an agent to shut down (its executors and tasks with it).
+    pub(crate) fn shutdown_agent(&self, agent: &str, message: &str) {
+        self.send_to_agent(
+            agent,
+            MasterMessage {
+                r#type: Some(master_message::Type::Shutdown as i32),
+                shutdown: Some(master_message::Shutdown {
+                    message: Some(message.to_string()),
+                }),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// The next number for an offer or inverse offer id.
+    pub(crate) fn next_offer_id(&mut self) -> u64 {
+        let n = self.next_offer;
+        self.next_offer += 1;
+        n
     }
 
     pub(crate) fn publish(&mut self, event: &opb::Event) {
@@ -646,6 +679,7 @@ impl Master {
         self.allocation_wanted = false;
         let now = self.now();
         let allocation = self.allocator.allocate(now);
+        self.send_inverse_offers(allocation.inverse_offers);
         let mut by_framework: BTreeMap<String, Vec<pb::Offer>> = BTreeMap::new();
         for offer in allocation.offers {
             let framework = offer.framework.as_str().to_string();
@@ -1584,6 +1618,12 @@ impl Master {
         {
             return Err(format!("Agent {id} has been marked gone"));
         }
+        if self.machine_is_down(&info.hostname, &register.ip) {
+            return Err(format!(
+                "Agent on {} ({}) may not register: its machine is DOWN for maintenance",
+                info.hostname, register.ip
+            ));
+        }
         let now = now_secs();
         let reregistering = requested.is_some();
         let id = match requested {
@@ -1717,7 +1757,7 @@ impl Master {
                     .unwrap_or_else(|| "*".to_string())
             });
             let role = role.as_str();
-            let resources = Self::task_resources(&task.resources, &role).unwrap_or_default();
+            let resources = Self::task_resources(&task.resources, role).unwrap_or_default();
             let terminal = is_terminal(task.state());
             if !terminal {
                 *used.entry(fid.clone()).or_default() += &resources;
@@ -1777,8 +1817,10 @@ impl Master {
             total: alloc_total,
             pong_pending: false,
             missed_pings: 0,
+            unavailability: None,
         };
         self.agents.insert(id.clone(), agent);
+        self.refresh_agent_unavailability(&id);
         let _ = tx.send(Ok(MasterMessage {
             r#type: Some(master_message::Type::Registered as i32),
             registered: Some(master_message::Registered {
@@ -1879,11 +1921,20 @@ impl Master {
             return;
         }
         warn!(agent = %id, "agent unreachable");
+        self.remove_agent(id, AgentRemoval::Unreachable, "Agent is unreachable");
+        self.unreachable_agents.insert(id.to_string(), now);
+    }
+
+    /// Forgets a registered agent (the registry is the caller's business): its offers and
+    /// inverse offers are rescinded, its tasks end as Mesos's `__removeSlave` ends them, and
+    /// operator subscribers hear AGENT_REMOVED.
+    pub(crate) fn remove_agent(&mut self, id: &str, removal: AgentRemoval, message: &str) {
+        let now = now_secs();
         self.counters.agent_removals += 1;
         self.rescind_agent_offers(id);
+        self.rescind_agent_inverse_offers(id);
         self.agents.remove(id);
         let _ = self.allocator.remove_agent(&AgentId::new(id));
-        self.unreachable_agents.insert(id.to_string(), now);
         let fids: Vec<String> = self.frameworks.keys().cloned().collect();
         for fid in fids {
             let Some(fw) = self.frameworks.get_mut(&fid) else {
@@ -1906,22 +1957,23 @@ impl Master {
                     fw.completed_tasks.push_back(record.task);
                     continue;
                 }
-                let state = if partition_aware {
-                    pb::TaskState::TaskUnreachable
-                } else {
-                    pb::TaskState::TaskLost
+                let (state, reason) = match (partition_aware, removal) {
+                    (false, _) => (pb::TaskState::TaskLost, Reason::AgentRemoved),
+                    (true, AgentRemoval::Unreachable) => {
+                        (pb::TaskState::TaskUnreachable, Reason::AgentRemoved)
+                    }
+                    (true, AgentRemoval::ByOperator) => (
+                        pb::TaskState::TaskGoneByOperator,
+                        Reason::AgentRemovedByOperator,
+                    ),
                 };
-                let mut status = master_status(
-                    &record.task,
-                    state,
-                    pb::task_status::Reason::AgentRemoved,
-                    "Agent is unreachable",
-                    now,
-                );
-                status.unreachable_time = Some(time_info(now));
+                let mut status = master_status(&record.task, state, reason, message, now);
+                if removal == AgentRemoval::Unreachable {
+                    status.unreachable_time = Some(time_info(now));
+                }
                 record.task.state = state as i32;
                 record.task.statuses.push(status.clone());
-                if partition_aware {
+                if state == pb::TaskState::TaskUnreachable {
                     fw.unreachable_tasks.push_back(record.task);
                     self.counters.tasks_unreachable += 1;
                 } else {
@@ -2167,6 +2219,16 @@ impl Master {
         }
         offered
     }
+}
+
+/// Why a registered agent is being removed; decides what its tasks become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AgentRemoval {
+    /// It stopped answering pings: TASK_UNREACHABLE (TASK_LOST if not partition-aware).
+    Unreachable,
+    /// An operator took it away (machine DOWN, marked gone): TASK_GONE_BY_OPERATOR (TASK_LOST
+    /// if not partition-aware).
+    ByOperator,
 }
 
 /// The plain disk a persistent volume is made from (CREATE's input, DESTROY's output).

@@ -565,7 +565,7 @@ pub(crate) fn handle(
         CallType::GetMaintenanceStatus => {
             let mut r = response(RespType::GetMaintenanceStatus);
             r.get_maintenance_status = Some(opb::response::GetMaintenanceStatus {
-                status: maintenance_status(master),
+                status: master.maintenance_status(),
             });
             out = Some(r);
         }
@@ -573,61 +573,19 @@ pub(crate) fn handle(
             let s = call.update_maintenance_schedule.ok_or_else(|| {
                 CallError::bad_request("Expecting 'update_maintenance_schedule' to be present")
             })?;
-            for window in &s.schedule.windows {
-                if window.machine_ids.is_empty() {
-                    return Err(CallError::bad_request(
-                        "List of machines in the maintenance window is empty",
-                    ));
-                }
-            }
-            master
-                .registry
-                .update_maintenance(&s.schedule)
-                .map_err(|e| CallError {
-                    status: 503,
-                    message: e.to_string(),
-                })?;
-            master.maintenance = s.schedule;
+            master.update_maintenance_schedule(s.schedule)?;
         }
-        CallType::StartMaintenance | CallType::StopMaintenance => {
-            // Machines are matched by hostname or IP; DOWN machines are recorded as such.
-            let machines = match kind {
-                CallType::StartMaintenance => call.start_maintenance.map(|m| m.machines),
-                _ => call.stop_maintenance.map(|m| m.machines),
-            }
-            .ok_or_else(|| CallError::bad_request("Expecting the machines to be present"))?;
-            if machines.is_empty() {
-                return Err(CallError::bad_request("List of machines is empty"));
-            }
-            let scheduled: Vec<&pb::MachineId> = master
-                .maintenance
-                .windows
-                .iter()
-                .flat_map(|w| w.machine_ids.iter())
-                .collect();
-            for m in &machines {
-                if !scheduled.contains(&m) {
-                    return Err(CallError::bad_request(format!(
-                        "Machine '{}' is not part of a maintenance schedule",
-                        m.hostname.clone().or(m.ip.clone()).unwrap_or_default()
-                    )));
-                }
-            }
-            if kind == CallType::StopMaintenance {
-                let mut schedule = master.maintenance.clone();
-                for w in &mut schedule.windows {
-                    w.machine_ids.retain(|id| !machines.contains(id));
-                }
-                schedule.windows.retain(|w| !w.machine_ids.is_empty());
-                master
-                    .registry
-                    .update_maintenance(&schedule)
-                    .map_err(|e| CallError {
-                        status: 503,
-                        message: e.to_string(),
-                    })?;
-                master.maintenance = schedule;
-            }
+        CallType::StartMaintenance => {
+            let m = call.start_maintenance.ok_or_else(|| {
+                CallError::bad_request("Expecting 'start_maintenance' to be present")
+            })?;
+            master.start_maintenance(&m.machines)?;
+        }
+        CallType::StopMaintenance => {
+            let m = call.stop_maintenance.ok_or_else(|| {
+                CallError::bad_request("Expecting 'stop_maintenance' to be present")
+            })?;
+            master.stop_maintenance(&m.machines)?;
         }
         CallType::Subscribe => {
             // Handled by the HTTP layer, which owns the stream.
@@ -644,7 +602,6 @@ pub(crate) fn handle(
                     message: format!("Agent '{id}' not found"),
                 });
             }
-            master.mark_agent_unreachable(&id);
             master
                 .registry
                 .mark_gone(&id, now_secs())
@@ -652,6 +609,11 @@ pub(crate) fn handle(
                     status: 503,
                     message: e.to_string(),
                 })?;
+            if master.agents.contains_key(&id) {
+                const GONE: &str = "Agent marked gone by the operator";
+                master.shutdown_agent(&id, GONE);
+                master.remove_agent(&id, crate::master::AgentRemoval::ByOperator, GONE);
+            }
             master.unreachable_agents.remove(&id);
             master.gone_agents.insert(id, now_secs());
         }
@@ -683,19 +645,4 @@ pub(crate) fn handle(
     }
     let _ = FrameworkId::new("");
     Ok(out)
-}
-
-fn maintenance_status(master: &Master) -> pb::maintenance::ClusterStatus {
-    let mut status = pb::maintenance::ClusterStatus::default();
-    for window in &master.maintenance.windows {
-        for id in &window.machine_ids {
-            status
-                .draining_machines
-                .push(pb::maintenance::cluster_status::DrainingMachine {
-                    id: id.clone(),
-                    statuses: vec![],
-                });
-        }
-    }
-    status
 }

@@ -19,6 +19,8 @@ const QUOTA: TableDefinition<&str, &[u8]> = TableDefinition::new("quota");
 const MAINTENANCE: TableDefinition<&str, &[u8]> = TableDefinition::new("maintenance");
 
 const SCHEDULE_KEY: &str = "schedule";
+/// The DOWN machines, stored as a `ClusterStatus` holding only `down_machines`.
+const DOWN_KEY: &str = "down";
 
 /// A registry operation that failed; the change did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,8 @@ pub struct RegistrySnapshot {
     pub weights: Vec<(String, f64)>,
     pub quota: Vec<pb::quota::QuotaConfig>,
     pub maintenance: Option<pb::maintenance::Schedule>,
+    /// Machines in DOWN mode.
+    pub down_machines: Vec<pb::MachineId>,
 }
 
 /// The durable store. `close` releases the file (and its lock) even while other parts of a
@@ -162,6 +166,19 @@ impl Registry {
                 },
             )?);
         }
+        if let Some(v) = tx
+            .open_table(MAINTENANCE)
+            .map_err(store)?
+            .get(DOWN_KEY)
+            .map_err(store)?
+        {
+            snap.down_machines = pb::maintenance::ClusterStatus::decode(v.value())
+                .map_err(|source| RegistryError::Corrupt {
+                    key: DOWN_KEY.to_string(),
+                    source,
+                })?
+                .down_machines;
+        }
         Ok(snap)
     }
 
@@ -250,15 +267,35 @@ impl Registry {
         tx.commit().map_err(store)
     }
 
-    /// Replaces the maintenance schedule.
+    /// Replaces the maintenance schedule and the set of DOWN machines, in one commit.
     pub fn update_maintenance(
         &self,
         schedule: &pb::maintenance::Schedule,
+        down_machines: &[pb::MachineId],
     ) -> Result<(), RegistryError> {
+        let down = pb::maintenance::ClusterStatus {
+            draining_machines: vec![],
+            down_machines: down_machines.to_vec(),
+        };
         let tx = self.db()?.begin_write().map_err(store)?;
-        tx.open_table(MAINTENANCE)
+        {
+            let mut table = tx.open_table(MAINTENANCE).map_err(store)?;
+            table
+                .insert(SCHEDULE_KEY, schedule.encode_to_vec().as_slice())
+                .map_err(store)?;
+            table
+                .insert(DOWN_KEY, down.encode_to_vec().as_slice())
+                .map_err(store)?;
+        }
+        tx.commit().map_err(store)
+    }
+
+    /// Removes an admitted agent (its machine went DOWN): it must register anew.
+    pub fn remove_agent(&self, id: &str) -> Result<(), RegistryError> {
+        let tx = self.db()?.begin_write().map_err(store)?;
+        tx.open_table(AGENTS)
             .map_err(store)?
-            .insert(SCHEDULE_KEY, schedule.encode_to_vec().as_slice())
+            .remove(id)
             .map_err(store)?;
         tx.commit().map_err(store)
     }

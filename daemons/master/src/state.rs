@@ -124,6 +124,8 @@ pub(crate) struct Agent {
     pub total: Resources,
     pub pong_pending: bool,
     pub missed_pings: u32,
+    /// Planned maintenance of the agent's machine, as given to the allocator.
+    pub unavailability: Option<pb::Unavailability>,
 }
 
 impl Agent {

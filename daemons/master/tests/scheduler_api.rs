@@ -9,42 +9,6 @@ use mesos_core::proto::v1 as pb;
 use mesos_core::proto::v1::scheduler as spb;
 use support::*;
 
-fn launch_call(offer: &pb::Offer, task_id: &str, resources: &str) -> spb::Call {
-    let res = mesos_core::resources::parse_flag_text(resources, "*").unwrap();
-    let wire = mesos_core::resources::convert::resources_to_proto(
-        &res,
-        mesos_core::resources::convert::ResourceFormat::PreReservationRefinement,
-    )
-    .unwrap();
-    spb::Call {
-        r#type: Some(spb::call::Type::Accept as i32),
-        accept: Some(spb::call::Accept {
-            offer_ids: vec![offer.id.clone()],
-            operations: vec![pb::offer::Operation {
-                r#type: Some(pb::offer::operation::Type::Launch as i32),
-                launch: Some(pb::offer::operation::Launch {
-                    task_infos: vec![pb::TaskInfo {
-                        name: task_id.into(),
-                        task_id: pb::TaskId {
-                            value: task_id.into(),
-                        },
-                        agent_id: offer.agent_id.clone(),
-                        resources: wire,
-                        command: Some(pb::CommandInfo {
-                            value: Some("true".into()),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }],
-                }),
-                ..Default::default()
-            }],
-            filters: None,
-        }),
-        ..Default::default()
-    }
-}
-
 async fn launch_and_finish(wire: Wire) {
     let master = start_master().await;
     let mut agent = SimAgent::connect(&master, register_message("cpus:2;mem:1024", None)).await;

@@ -215,3 +215,40 @@ impl SimAgent {
         self.0.next_of(kind).await.expect("message from master")
     }
 }
+
+/// ACCEPT of `offer` launching one command task (`true`) with `resources` (flag text).
+pub fn launch_call(offer: &pb::Offer, task_id: &str, resources: &str) -> spb::Call {
+    let res = mesos_core::resources::parse_flag_text(resources, "*").unwrap();
+    let wire = mesos_core::resources::convert::resources_to_proto(
+        &res,
+        mesos_core::resources::convert::ResourceFormat::PreReservationRefinement,
+    )
+    .unwrap();
+    spb::Call {
+        r#type: Some(spb::call::Type::Accept as i32),
+        accept: Some(spb::call::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![pb::offer::Operation {
+                r#type: Some(pb::offer::operation::Type::Launch as i32),
+                launch: Some(pb::offer::operation::Launch {
+                    task_infos: vec![pb::TaskInfo {
+                        name: task_id.into(),
+                        task_id: pb::TaskId {
+                            value: task_id.into(),
+                        },
+                        agent_id: offer.agent_id.clone(),
+                        resources: wire,
+                        command: Some(pb::CommandInfo {
+                            value: Some("true".into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }],
+                }),
+                ..Default::default()
+            }],
+            filters: None,
+        }),
+        ..Default::default()
+    }
+}
