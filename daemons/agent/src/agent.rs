@@ -95,17 +95,18 @@ impl Agent {
         let flags = Arc::new(flags);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (id_tx, id_rx) = watch::channel(None);
+        let checkpointed = crate::checkpointed_resources::load(&layout.checkpointed_resources())?;
         let mut core = Core::new(
             flags.clone(),
             layout.clone(),
             hostname,
             advertised,
-            resources,
+            (resources, checkpointed),
             attributes,
             events_tx.clone(),
             id_tx,
             isolator,
-        );
+        )?;
 
         let now = Instant::now();
         let recovered = checkpoint::recover(&layout).map_err(|e| AgentError::Io {

@@ -105,7 +105,12 @@ pub(crate) struct Core {
     pub agent_id: Option<String>,
     pub hostname: String,
     pub addr: SocketAddr,
+    /// The total: `static_resources` with `checkpointed` applied.
     pub resources: Resources,
+    /// From `--resources` and detection.
+    pub static_resources: Resources,
+    /// Dynamic reservations and persistent volumes made by the master (kept on disk).
+    pub checkpointed: Resources,
     pub attributes: Attributes,
     pub frameworks: BTreeMap<String, Framework>,
     pub completed_frameworks: VecDeque<Framework>,
@@ -158,19 +163,22 @@ impl Core {
         layout: Layout,
         hostname: String,
         addr: SocketAddr,
-        resources: Resources,
+        (static_resources, checkpointed): (Resources, Resources),
         attributes: Attributes,
         events: mpsc::UnboundedSender<Event>,
         agent_id_tx: watch::Sender<Option<String>>,
         isolator: Arc<dyn Isolator>,
-    ) -> Core {
-        Core {
+    ) -> Result<Core, crate::checkpointed_resources::CheckpointedError> {
+        let resources = crate::checkpointed_resources::apply(&static_resources, &checkpointed)?;
+        Ok(Core {
             flags,
             layout,
             agent_id: None,
             hostname,
             addr,
             resources,
+            static_resources,
+            checkpointed,
             attributes,
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
@@ -192,7 +200,7 @@ impl Core {
             gc: Vec::new(),
             last_ping: None,
             ping_interval: None,
-        }
+        })
     }
 
     /// `slave(1)@ip:port`.
@@ -385,9 +393,33 @@ impl Core {
                     self.flags.executor_shutdown_grace_period.get() + Duration::from_secs(1);
                 self.stopping = Some((now + grace, tx));
             }
+            Some(MasterType::CheckpointResources) => {
+                if let Some(c) = msg.checkpoint_resources {
+                    self.checkpoint_resources(&c.resources);
+                }
+            }
             Some(MasterType::Unknown) | None => {
                 tracing::warn!("ignoring master message of unknown type {:?}", msg.r#type);
             }
+        }
+    }
+
+    /// Applies and keeps the master's new set of reservations and volumes. A set that does
+    /// not fit is refused (logged) and the agent keeps what it had.
+    fn checkpoint_resources(&mut self, wire: &[mesos_core::proto::v1::Resource]) {
+        use crate::checkpointed_resources as cr;
+        let result = cr::from_wire(wire).and_then(|checkpointed| {
+            let total = cr::apply(&self.static_resources, &checkpointed)?;
+            cr::save(&self.layout.checkpointed_resources(), &checkpointed)?;
+            Ok((checkpointed, total))
+        });
+        match result {
+            Ok((checkpointed, total)) => {
+                tracing::info!(%checkpointed, "checkpointed resources updated");
+                self.checkpointed = checkpointed;
+                self.resources = total;
+            }
+            Err(e) => tracing::error!("refusing checkpointed resources from the master: {e}"),
         }
     }
 

@@ -27,6 +27,7 @@ use clap::Parser;
 
 mod agent;
 pub mod checkpoint;
+pub mod checkpointed_resources;
 mod core;
 pub mod detect;
 pub mod duration;
@@ -65,6 +66,10 @@ pub enum AgentError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The checkpointed reservations and volumes do not fit the agent's resources (its
+    /// `--resources` shrank below what was reserved).
+    #[error("checkpointed resources: {0}")]
+    Checkpointed(#[from] checkpointed_resources::CheckpointedError),
 }
 
 /// `/version`.

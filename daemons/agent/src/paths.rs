@@ -38,6 +38,11 @@ impl Layout {
         self.root.join("meta")
     }
 
+    /// `<work_dir>/meta/resources/resources.info`: dynamic reservations and volumes.
+    pub fn checkpointed_resources(&self) -> PathBuf {
+        self.meta().join("resources").join("resources.info")
+    }
+
     /// `<work_dir>/meta/boot_id`.
     pub fn boot_id(&self) -> PathBuf {
         self.meta().join("boot_id")

@@ -474,3 +474,79 @@ async fn link_break_reregisters_and_resends_pending_updates() {
     .await;
     agent.shutdown().await;
 }
+
+/// Dynamic reservations the master checkpoints on the agent survive an agent restart: the
+/// next REGISTER reports the agent's resources with them applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpointed_reservations_survive_a_restart() {
+    use mesos_agent_protocol::MasterMessage;
+    use mesos_agent_protocol::v1::master_message;
+    use mesos_core::resources::convert::{
+        ResourceFormat, resources_from_proto, resources_to_proto,
+    };
+    use mesos_core::resources::{Reservation, Resources, parse_flag_text};
+
+    let work = tempfile::tempdir().unwrap();
+    let master = FakeMaster::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let agent = start_agent(work.path(), &master, port).await;
+    agent.agent_id().await.unwrap();
+    let reserved: Resources = parse_flag_text("cpus:1;mem:256", "*")
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.reservations.push(Reservation::dynamic_to("web", None));
+            r
+        })
+        .collect();
+    let checkpoint = |set: &Resources| MasterMessage {
+        r#type: Some(master_message::Type::CheckpointResources as i32),
+        checkpoint_resources: Some(master_message::CheckpointResources {
+            resources: resources_to_proto(set, ResourceFormat::PostReservationRefinement).unwrap(),
+        }),
+        ..Default::default()
+    };
+    // More than the agent has is refused and changes nothing.
+    let too_much: Resources = parse_flag_text("cpus:64", "*")
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.reservations.push(Reservation::dynamic_to("web", None));
+            r
+        })
+        .collect();
+    master.send(checkpoint(&too_much));
+    master.send(checkpoint(&reserved));
+    let file = work.path().join("meta/resources/resources.info");
+    eventually("checkpoint written", T, || async {
+        file.exists().then_some(())
+    })
+    .await;
+    agent.stop().await;
+
+    let agent = start_agent(work.path(), &master, port).await;
+    agent.agent_id().await.unwrap();
+    let regs = master.registrations();
+    let reported = resources_from_proto(
+        &regs
+            .last()
+            .unwrap()
+            .register
+            .as_ref()
+            .unwrap()
+            .agent_info
+            .resources,
+    )
+    .unwrap();
+    let mut expected =
+        parse_flag_text("cpus:1;mem:768;disk:1024;ports:[31000-31100]", "*").unwrap();
+    expected += &reserved;
+    assert_eq!(reported, expected);
+    agent.shutdown().await;
+}

@@ -467,6 +467,35 @@ async fn master_restart_loses_no_running_task() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // A dynamic reservation made before the restart must survive it: the master checkpoints
+    // it on the agent, which reports it when it re-registers.
+    let resources = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":0.5},
+        "reservations":[{"type":"DYNAMIC","role":"web","principal":"ops"}]}]"#;
+    let encoded: String = resources
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let reserve = reqwest::Client::new()
+        .post(format!("http://{}/master/reserve", master.addr()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("slaveId={agent_id}&resources={encoded}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reserve.status(), 202, "{}", reserve.text().await.unwrap());
+    let checkpointed = dir.path().join("agent/meta/resources/resources.info");
+    let t = std::time::Instant::now();
+    while !checkpointed.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "agent did not checkpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     master.shutdown().await;
     let before = seen.lock().unwrap().len();
     let master = start_master(port).await.unwrap();
@@ -488,6 +517,7 @@ async fn master_restart_loses_no_running_task() {
         let all_running = tasks.len() == 3 && tasks.iter().all(|t| t["state"] == "TASK_RUNNING");
         if all_running
             && state["slaves"][0]["id"] == agent_id.as_str()
+            && state["slaves"][0]["reserved_resources"]["web"]["cpus"] == 0.5
             && state["frameworks"][0]["connected"] == true
             && subscriptions.load(Ordering::SeqCst) >= 2
         {

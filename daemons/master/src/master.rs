@@ -335,6 +335,27 @@ impl Master {
         );
     }
 
+    /// Sends an agent the whole set of its dynamic reservations and persistent volumes, which
+    /// it keeps on disk and applies when it next (re-)registers.
+    pub(crate) fn checkpoint_agent_resources(&self, agent: &str) {
+        let Some(a) = self.agents.get(agent) else {
+            return;
+        };
+        let set = a
+            .total
+            .filter(|r| r.is_dynamically_reserved() || r.is_persistent_volume());
+        let resources =
+            resources_to_proto(&set, ResourceFormat::PostReservationRefinement).unwrap_or_default();
+        self.send_to_agent(
+            agent,
+            MasterMessage {
+                r#type: Some(master_message::Type::CheckpointResources as i32),
+                checkpoint_resources: Some(master_message::CheckpointResources { resources }),
+                ..Default::default()
+            },
+        );
+    }
+
     /// The next number for an offer or inverse offer id.
     pub(crate) fn next_offer_id(&mut self) -> u64 {
         let n = self.next_offer;
@@ -1360,6 +1381,7 @@ impl Master {
             a.total -= &from.unallocate();
             a.total += &to.unallocate();
         }
+        self.checkpoint_agent_resources(agent);
         Ok(())
     }
 

@@ -408,6 +408,7 @@ fn change_reservation(
             message: e.to_string(),
         })?;
     agent.total = total;
+    master.checkpoint_agent_resources(&agent_id.value);
     master.allocation_wanted = true;
     Ok(())
 }
