@@ -149,7 +149,15 @@ async fn run(mut flags: LocalFlags) -> anyhow::Result<()> {
     }
     println!("Master listening on http://{master_addr}");
     println!("Work directory: {}", work_dir.display());
-    tokio::signal::ctrl_c().await?;
+    // Ctrl-C, or SIGTERM from a service manager or a script (background jobs of
+    // non-interactive shells ignore SIGINT).
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = terminate.recv() => {}
+    }
+    eprintln!("stopping the cluster");
     for agent in agents {
         agent.shutdown().await;
     }
