@@ -29,6 +29,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// How durable a write must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync before the rename: survives a machine crash (checkpointing frameworks).
+    Synced,
+    /// Rename only: survives the agent process dying, not the machine. Enough for what lets
+    /// a restarted agent find and clean up executors of non-checkpointing frameworks (after
+    /// a reboot those processes are gone anyway), and it keeps the disk out of the launch path.
+    Unsynced,
+}
+
+impl Durability {
+    /// `Synced` for a framework that asked for checkpointing.
+    pub fn for_framework(checkpoint: bool) -> Durability {
+        if checkpoint {
+            Durability::Synced
+        } else {
+            Durability::Unsynced
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, rename), with an fsync first when
+/// `durability` asks for it.
+pub fn write_replacing(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+    if durability == Durability::Synced {
+        return write_atomic(path, bytes);
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}
+
 /// Writes a protobuf message atomically.
 pub fn write_message<M: Message>(path: &Path, message: &M) -> io::Result<()> {
     write_atomic(path, &message.encode_to_vec())

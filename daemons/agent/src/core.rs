@@ -817,9 +817,15 @@ impl Core {
         self.isolator
             .prepare(&key.container_id, &directory)
             .map_err(|e| format!("isolator failed to prepare the container: {e}"))?;
-        if let Err(e) =
-            checkpoint::write_message(&self.layout.executor_info(&aid, fid, &eid), &info)
-                .and_then(|()| checkpoint::checkpoint_run_start(&self.layout, &aid, &key))
+        let durability = checkpoint::Durability::for_framework(
+            self.frameworks.get(fid).is_some_and(|f| f.checkpoint()),
+        );
+        if let Err(e) = checkpoint::write_replacing(
+            &self.layout.executor_info(&aid, fid, &eid),
+            &prost::Message::encode_to_vec(&info),
+            durability,
+        )
+        .and_then(|()| checkpoint::checkpoint_run_start(&self.layout, &aid, &key))
         {
             tracing::error!("cannot checkpoint executor {eid}: {e}");
         }
@@ -916,9 +922,18 @@ impl Core {
                 };
                 let pid = i32::try_from(pid).unwrap_or(0);
                 e.pid = Some(pid);
-                if let Err(err) = checkpoint::write_atomic(
+                let durability = checkpoint::Durability::for_framework(
+                    self.frameworks
+                        .get(&key.framework_id)
+                        .is_some_and(|f| f.checkpoint()),
+                );
+                let Some(e) = self.executor_mut(key) else {
+                    return;
+                };
+                if let Err(err) = checkpoint::write_replacing(
                     &layout.forked_pid(&aid, key),
                     pid.to_string().as_bytes(),
+                    durability,
                 ) {
                     tracing::error!(
                         "cannot checkpoint pid of executor {}: {err}",
@@ -1599,7 +1614,11 @@ impl Core {
             self.updates.cleanup(&key.framework_id, &tid);
             e.completed.push_back(task);
         }
-        let _ = checkpoint::write_atomic(&self.layout.run_completed(&aid, key), b"");
+        let _ = checkpoint::write_replacing(
+            &self.layout.run_completed(&aid, key),
+            b"",
+            checkpoint::Durability::for_framework(fw.checkpoint()),
+        );
         let delay = self.flags.gc_delay.get();
         self.gc.push((now + delay, e.directory.clone()));
         self.gc.push((now + delay, self.layout.run_meta(&aid, key)));

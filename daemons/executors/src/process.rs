@@ -194,7 +194,8 @@ impl ProcessTree {
     /// Signals the group led by `leader`, every process descending from it, and every process
     /// seen earlier that still runs. Returns how many processes were signalled.
     pub(crate) fn signal(&mut self, leader: i32, signal: Signal) -> usize {
-        for process in tree(leader, Some(leader)) {
+        // Members of the group that are not descendants are reached by `killpg` below.
+        for process in descendants(leader) {
             self.known.entry(process.pid).or_insert(process.start_time);
         }
         if let Some(process) = stat(leader) {
@@ -224,6 +225,16 @@ impl ProcessTree {
     }
 }
 
+/// Whether the kernel lists children in `/proc/<pid>/task/<tid>/children`
+/// (`CONFIG_PROC_CHILDREN`); checked once, on this process.
+fn child_lists_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let me = std::process::id();
+        std::path::Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+    })
+}
+
 /// The direct children of `pid`, from `/proc/<pid>/task/*/children` (zombies included).
 /// `None` when the kernel does not provide the file.
 fn children(pid: i32) -> Option<Vec<i32>> {
@@ -247,11 +258,14 @@ fn children(pid: i32) -> Option<Vec<i32>> {
 /// the tree, not of the machine's process table (which matters with thousands of executors
 /// on one host). Falls back to a scan of `/proc` when child lists are unavailable.
 fn descendants(root: i32) -> Vec<ProcStat> {
-    let Some(first) = children(root) else {
+    if !child_lists_available() {
         return tree(root, None);
-    };
+    }
+    // A root that is gone (already reaped) has no descendants left: its orphans moved to a
+    // subreaper. Scanning the whole process table here, once per finished task, made a host
+    // with thousands of executors quadratic.
     let mut out = Vec::new();
-    let mut queue = first;
+    let mut queue = children(root).unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
     while let Some(pid) = queue.pop() {
         if !seen.insert(pid) {

@@ -151,8 +151,7 @@ async fn run(mut flags: LocalFlags) -> anyhow::Result<()> {
     println!("Work directory: {}", work_dir.display());
     // Ctrl-C, or SIGTERM from a service manager or a script (background jobs of
     // non-interactive shells ignore SIGINT).
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
         _ = terminate.recv() => {}
