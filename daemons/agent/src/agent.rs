@@ -107,6 +107,16 @@ impl Agent {
             id_tx,
             isolator,
         )?;
+        // One cache directory per agent, so agents sharing a host never empty each other's.
+        let cache_dir =
+            std::path::Path::new(&flags.fetcher_cache_dir).join(format!("agent-{}", local.port()));
+        match crate::fetcher_cache::FetcherCache::new(&cache_dir, flags.fetcher_cache_size) {
+            Ok(cache) => core.fetcher_cache = Some(Arc::new(cache)),
+            Err(e) => tracing::warn!(
+                "fetcher cache at {} unavailable, URIs are fetched uncached: {e}",
+                cache_dir.display()
+            ),
+        }
 
         let now = Instant::now();
         let recovered = checkpoint::recover(&layout).map_err(|e| AgentError::Io {

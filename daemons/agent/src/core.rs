@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -131,7 +130,11 @@ pub(crate) struct Core {
     log: UpdateLog,
     deferred: Vec<Deferred>,
     master: Option<MasterConn>,
-    gc: Vec<(Instant, PathBuf)>,
+    gc: Vec<crate::gc::Scheduled>,
+    /// Downloads of URIs marked `cache`, shared by this agent's executors.
+    pub fetcher_cache: Option<Arc<crate::fetcher_cache::FetcherCache>>,
+    /// When disk usage is next checked for garbage collection under pressure.
+    next_disk_check: Option<Instant>,
     last_ping: Option<Instant>,
     ping_interval: Option<Duration>,
 }
@@ -154,6 +157,50 @@ fn grace_period(info: &ExecutorInfo, flags: &AgentFlags) -> Duration {
             flags.executor_shutdown_grace_period.get(),
             Duration::from_nanos,
         )
+}
+
+/// What must exist on disk before an executor starts: its sandbox (with the `latest` link),
+/// whatever the isolator prepares, and its checkpointed info and run directory.
+struct PrepareRun {
+    layout: Layout,
+    isolator: Arc<dyn Isolator>,
+    agent_id: String,
+    key: RunKey,
+    sandbox: std::path::PathBuf,
+    /// The encoded `ExecutorInfo`.
+    info: Vec<u8>,
+    durability: checkpoint::Durability,
+}
+
+impl PrepareRun {
+    fn run(&self) -> Result<(), String> {
+        let PrepareRun {
+            layout,
+            agent_id,
+            key,
+            sandbox,
+            ..
+        } = self;
+        std::fs::create_dir_all(sandbox)
+            .map_err(|e| format!("cannot create sandbox {}: {e}", sandbox.display()))?;
+        let _ = relink(
+            sandbox,
+            &layout.latest_sandbox_link(agent_id, &key.framework_id, &key.executor_id),
+        );
+        self.isolator
+            .prepare(&key.container_id, sandbox)
+            .map_err(|e| format!("isolator failed to prepare the container: {e}"))?;
+        if let Err(e) = checkpoint::write_replacing(
+            &layout.executor_info(agent_id, &key.framework_id, &key.executor_id),
+            &self.info,
+            self.durability,
+        )
+        .and_then(|()| checkpoint::checkpoint_run_start(layout, agent_id, key))
+        {
+            tracing::error!("cannot checkpoint executor {}: {e}", key.executor_id);
+        }
+        Ok(())
+    }
 }
 
 impl Core {
@@ -198,6 +245,8 @@ impl Core {
             deferred: Vec::new(),
             master: None,
             gc: Vec::new(),
+            fetcher_cache: None,
+            next_disk_check: None,
             last_ping: None,
             ping_interval: None,
         })
@@ -808,27 +857,20 @@ impl Core {
             container_id: uuid::Uuid::new_v4().to_string(),
         };
         let directory = self.layout.sandbox(&aid, &key);
-        std::fs::create_dir_all(&directory)
-            .map_err(|e| format!("cannot create sandbox {}: {e}", directory.display()))?;
-        let _ = relink(
-            &directory,
-            &self.layout.latest_sandbox_link(&aid, fid, &eid),
-        );
-        self.isolator
-            .prepare(&key.container_id, &directory)
-            .map_err(|e| format!("isolator failed to prepare the container: {e}"))?;
-        let durability = checkpoint::Durability::for_framework(
-            self.frameworks.get(fid).is_some_and(|f| f.checkpoint()),
-        );
-        if let Err(e) = checkpoint::write_replacing(
-            &self.layout.executor_info(&aid, fid, &eid),
-            &prost::Message::encode_to_vec(&info),
-            durability,
-        )
-        .and_then(|()| checkpoint::checkpoint_run_start(&self.layout, &aid, &key))
-        {
-            tracing::error!("cannot checkpoint executor {eid}: {e}");
-        }
+        // The sandbox and the executor's checkpoint are written off the agent's event loop
+        // (on the blocking pool, before the executor starts), so that launching thousands of
+        // executors does not serialise every event behind the filesystem.
+        let prepare = PrepareRun {
+            layout: self.layout.clone(),
+            isolator: self.isolator.clone(),
+            agent_id: aid.clone(),
+            key: key.clone(),
+            sandbox: directory.clone(),
+            info: prost::Message::encode_to_vec(&info),
+            durability: checkpoint::Durability::for_framework(
+                self.frameworks.get(fid).is_some_and(|f| f.checkpoint()),
+            ),
+        };
         let fw = &self.frameworks[fid];
         let executor = Executor {
             info,
@@ -854,6 +896,12 @@ impl Core {
         let command_info = executor.info.command.clone().unwrap_or_default();
         let sandbox = executor.directory.clone();
         let frameworks_home = self.flags.frameworks_home.clone();
+        let fetcher_cache = self.fetcher_cache.clone();
+        let user = command_info
+            .user
+            .clone()
+            .or_else(|| Some(fw.info.user.clone()))
+            .unwrap_or_default();
         let events = self.events.clone();
         tracing::info!(
             "launching executor {eid} of framework {fid} in {}",
@@ -865,10 +913,25 @@ impl Core {
             .executors
             .insert(eid, executor);
         tokio::spawn(async move {
-            if let Err(e) =
-                crate::fetcher::fetch_all(&command_info.uris, &sandbox, frameworks_home.as_deref())
-                    .await
-            {
+            let durability = prepare.durability;
+            let pid_file = prepare.layout.forked_pid(&prepare.agent_id, &prepare.key);
+            let prepared = tokio::task::spawn_blocking(move || prepare.run())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            if let Err(e) = prepared {
+                let _ = events.send(Event::Launched {
+                    key,
+                    result: Err(e),
+                });
+                return;
+            }
+            let context = crate::fetcher::FetchContext {
+                frameworks_home: frameworks_home.as_deref(),
+                cache: fetcher_cache.as_deref(),
+                user: &user,
+            };
+            if let Err(e) = crate::fetcher::fetch_all(&command_info.uris, &sandbox, context).await {
                 let _ = append_stderr(&sandbox, &format!("Failed to fetch: {e}\n"));
                 let _ = events.send(Event::Launched {
                     key,
@@ -891,6 +954,16 @@ impl Core {
                 }
                 Ok(mut child) => {
                     let pid = child.id().unwrap_or(0);
+                    if let Err(err) = checkpoint::write_replacing(
+                        &pid_file,
+                        pid.to_string().as_bytes(),
+                        durability,
+                    ) {
+                        tracing::error!(
+                            "cannot checkpoint pid of executor {}: {err}",
+                            key.executor_id
+                        );
+                    }
                     let _ = events.send(Event::Launched {
                         key: key.clone(),
                         result: Ok(pid),
@@ -912,8 +985,6 @@ impl Core {
     }
 
     fn launched(&mut self, key: &RunKey, result: Result<u32, String>) {
-        let aid = self.aid();
-        let layout = self.layout.clone();
         let isolator = self.isolator.clone();
         match result {
             Ok(pid) => {
@@ -922,24 +993,6 @@ impl Core {
                 };
                 let pid = i32::try_from(pid).unwrap_or(0);
                 e.pid = Some(pid);
-                let durability = checkpoint::Durability::for_framework(
-                    self.frameworks
-                        .get(&key.framework_id)
-                        .is_some_and(|f| f.checkpoint()),
-                );
-                let Some(e) = self.executor_mut(key) else {
-                    return;
-                };
-                if let Err(err) = checkpoint::write_replacing(
-                    &layout.forked_pid(&aid, key),
-                    pid.to_string().as_bytes(),
-                    durability,
-                ) {
-                    tracing::error!(
-                        "cannot checkpoint pid of executor {}: {err}",
-                        key.executor_id
-                    );
-                }
                 if let Err(err) =
                     isolator.isolate(&key.container_id, u32::try_from(pid).unwrap_or(0))
                 {
@@ -1619,9 +1672,9 @@ impl Core {
             b"",
             checkpoint::Durability::for_framework(fw.checkpoint()),
         );
-        let delay = self.flags.gc_delay.get();
-        self.gc.push((now + delay, e.directory.clone()));
-        self.gc.push((now + delay, self.layout.run_meta(&aid, key)));
+        for path in [e.directory.clone(), self.layout.run_meta(&aid, key)] {
+            self.gc.push(crate::gc::Scheduled { ended: now, path });
+        }
         fw.completed_executors.push_back(e);
         while fw.completed_executors.len() > self.flags.max_completed_executors_per_framework {
             fw.completed_executors.pop_front();
@@ -1715,14 +1768,7 @@ impl Core {
             self.executor_exited(&key, None, now);
         }
         self.check_recovery_done(now);
-        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.gc)
-            .into_iter()
-            .partition(|(at, _)| *at <= now);
-        self.gc = keep;
-        for (_, path) in due {
-            tracing::info!("garbage collecting {}", path.display());
-            let _ = std::fs::remove_dir_all(&path);
-        }
+        self.collect_garbage(now);
         if let Some((deadline, _)) = &self.stopping {
             let all_gone = self.frameworks.values().all(|f| {
                 f.executors
@@ -1744,6 +1790,36 @@ impl Core {
                 }
                 self.stopped = true;
             }
+        }
+    }
+
+    /// Deletes finished sandboxes older than `--gc_delay`, or than the shorter age the disk
+    /// usage allows (checked every `--disk_watch_interval`).
+    fn collect_garbage(&mut self, now: Instant) {
+        let gc_delay = self.flags.gc_delay.get();
+        let mut max_age = gc_delay;
+        if self.next_disk_check.is_none_or(|at| at <= now) {
+            self.next_disk_check = Some(now + self.flags.disk_watch_interval.get());
+            match crate::gc::disk_usage(self.layout.root()) {
+                Ok(usage) => {
+                    max_age =
+                        crate::gc::max_allowed_age(gc_delay, self.flags.gc_disk_headroom, usage);
+                    if max_age < gc_delay {
+                        tracing::info!(
+                            "disk {:.0}% full: removing sandboxes older than {:?}",
+                            usage * 100.0,
+                            max_age
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!("cannot read disk usage of the work_dir: {e}"),
+            }
+        }
+        let (due, keep) = crate::gc::due(std::mem::take(&mut self.gc), now, max_age);
+        self.gc = keep;
+        for entry in due {
+            tracing::info!("garbage collecting {}", entry.path.display());
+            let _ = std::fs::remove_dir_all(&entry.path);
         }
     }
 

@@ -1,12 +1,14 @@
 //! The fetcher: puts `CommandInfo.uris` into the sandbox before the executor starts — local
-//! paths, `file://` and `http://` URIs, optionally extracted (`.tar`, `.tar.gz`, `.tgz`,
-//! `.tar.bz2`, `.tar.xz`, `.zip` via the system `tar` and `unzip`) or made executable.
-//! There is no download cache yet.
+//! paths, `file://`, `http://` and `https://` URIs, optionally extracted (`.tar`, `.tar.gz`,
+//! `.tgz`, `.tar.bz2`, `.tar.xz`, `.zip` via the system `tar` and `unzip`) or made executable.
+//! URIs marked `cache` are downloaded once per user ([`crate::fetcher_cache`]).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use mesos_core::proto::v1::command_info::Uri;
+
+use crate::fetcher_cache::FetcherCache;
 
 /// Why a URI could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -60,23 +62,30 @@ fn archive_kind(name: &str) -> Option<&'static str> {
     .map(|(_, kind)| *kind)
 }
 
+/// Where relative paths resolve, the download cache, and whose downloads these are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchContext<'a> {
+    /// `--frameworks_home`.
+    pub frameworks_home: Option<&'a str>,
+    pub cache: Option<&'a FetcherCache>,
+    /// The user the executor runs as (cached downloads are not shared between users).
+    pub user: &'a str,
+}
+
 /// Fetches every URI into `sandbox`, in order.
 pub async fn fetch_all(
     uris: &[Uri],
     sandbox: &Path,
-    frameworks_home: Option<&str>,
+    context: FetchContext<'_>,
 ) -> Result<(), FetchError> {
     for uri in uris {
-        fetch_one(uri, sandbox, frameworks_home).await?;
+        fetch_one(uri, sandbox, context).await?;
     }
     Ok(())
 }
 
-async fn fetch_one(
-    uri: &Uri,
-    sandbox: &Path,
-    frameworks_home: Option<&str>,
-) -> Result<(), FetchError> {
+async fn fetch_one(uri: &Uri, sandbox: &Path, context: FetchContext<'_>) -> Result<(), FetchError> {
+    let frameworks_home = context.frameworks_home;
     let value = uri.value.trim();
     let name = match &uri.output_file {
         Some(out) => {
@@ -93,7 +102,13 @@ async fn fetch_one(
             .await
             .map_err(|e| fetch_err(value, e))?;
     }
-    if value.starts_with("http://") || value.starts_with("https://") {
+    let cache = context.cache.filter(|_| uri.cache.unwrap_or(false));
+    let cached = cache.and_then(|c| c.lookup(context.user, value));
+    if let Some(cached) = &cached {
+        tokio::fs::copy(&cached, &dest)
+            .await
+            .map_err(|e| fetch_err(value, e))?;
+    } else if value.starts_with("http://") || value.starts_with("https://") {
         let response = reqwest::get(value).await.map_err(|e| fetch_err(value, e))?;
         if !response.status().is_success() {
             return Err(fetch_err(value, format!("HTTP {}", response.status())));
@@ -123,6 +138,12 @@ async fn fetch_one(
         tokio::fs::copy(&source, &dest)
             .await
             .map_err(|e| fetch_err(value, e))?;
+    }
+    if let Some(cache) = cache
+        && cached.is_none()
+        && let Err(e) = cache.insert(context.user, value, &dest)
+    {
+        tracing::warn!("cannot keep '{value}' in the fetcher cache: {e}");
     }
     if uri.executable.unwrap_or(false) {
         tokio::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
@@ -201,7 +222,9 @@ mod tests {
                 ..Default::default()
             },
         ];
-        fetch_all(&uris, sandbox.path(), None).await.unwrap();
+        fetch_all(&uris, sandbox.path(), FetchContext::default())
+            .await
+            .unwrap();
         let mode = std::fs::metadata(sandbox.path().join("run.sh"))
             .unwrap()
             .permissions()
@@ -216,6 +239,80 @@ mod tests {
             value: "/nonexistent/file".into(),
             ..Default::default()
         }];
-        assert!(fetch_all(&bad, sandbox.path(), None).await.is_err());
+        assert!(
+            fetch_all(&bad, sandbox.path(), FetchContext::default())
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn cached_uris_are_downloaded_once_per_user() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().route(
+            "/tool.sh",
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { "#!/bin/sh\necho tool\n" }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FetcherCache::new(&dir.path().join("cache"), 1 << 20).unwrap();
+        let uri = |cache: bool| Uri {
+            value: format!("http://{addr}/tool.sh"),
+            cache: Some(cache),
+            executable: Some(true),
+            ..Default::default()
+        };
+        let fetch = |sandbox: std::path::PathBuf, user: &'static str, cached: bool| {
+            let cache = &cache;
+            let uri = uri(cached);
+            async move {
+                std::fs::create_dir_all(&sandbox).unwrap();
+                let context = FetchContext {
+                    frameworks_home: None,
+                    cache: Some(cache),
+                    user,
+                };
+                fetch_all(&[uri], &sandbox, context).await.unwrap();
+                std::fs::read_to_string(sandbox.join("tool.sh")).unwrap()
+            }
+        };
+        assert_eq!(
+            fetch(dir.path().join("s1"), "alice", true).await,
+            "#!/bin/sh\necho tool\n"
+        );
+        assert_eq!(
+            fetch(dir.path().join("s2"), "alice", true).await,
+            "#!/bin/sh\necho tool\n"
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "the second fetch came from the cache"
+        );
+        fetch(dir.path().join("s3"), "bob", true).await;
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            2,
+            "another user does not share it"
+        );
+        fetch(dir.path().join("s4"), "alice", false).await;
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            3,
+            "an uncached URI is downloaded"
+        );
+        let mode = std::fs::metadata(dir.path().join("s2/tool.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        server.abort();
     }
 }

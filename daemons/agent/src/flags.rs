@@ -41,6 +41,23 @@ fn parse_duration(value: &str) -> Result<MesosDuration, String> {
     MesosDuration::parse(&resolve_text(value)?).map_err(|e| e.to_string())
 }
 
+fn parse_size(value: &str) -> Result<u64, String> {
+    crate::fetcher_cache::parse_bytes(&resolve_text(value)?)
+}
+
+fn parse_fraction(value: &str) -> Result<f64, String> {
+    let text = resolve_text(value)?;
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0.0 and 1.0"))
+    }
+}
+
 /// The agent's flags (`mesos-agent --help` lists them).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mesos-agent", version = crate::VERSION, about = "Mesos agent", rename_all = "snake_case")]
@@ -137,6 +154,10 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_FETCHER_CACHE_DIR", default_value = "/tmp/mesos/fetch", value_parser = resolve_text)]
     pub fetcher_cache_dir: String,
 
+    /// Size of the fetcher's download cache (e.g. 2GB)
+    #[arg(long, env = "MESOS_FETCHER_CACHE_SIZE", default_value = "2GB", value_parser = parse_size)]
+    pub fetcher_cache_size: u64,
+
     /// Directory prepended to relative executor and URI paths
     #[arg(long, env = "MESOS_FRAMEWORKS_HOME", value_parser = resolve_text)]
     pub frameworks_home: Option<String>,
@@ -148,6 +169,11 @@ pub struct AgentFlags {
         default_value_t = 150
     )]
     pub max_completed_executors_per_framework: usize,
+
+    /// Fraction of the work_dir's disk to keep free: sandboxes are collected sooner as the
+    /// disk fills (kept at most gc_delay × (1 − headroom − usage))
+    #[arg(long, env = "MESOS_GC_DISK_HEADROOM", default_value_t = 0.1, value_parser = parse_fraction)]
+    pub gc_disk_headroom: f64,
 
     /// How often the agent checks disk usage for sandbox garbage collection
     #[arg(long, env = "MESOS_DISK_WATCH_INTERVAL", default_value = "1mins", value_parser = parse_duration)]
@@ -165,6 +191,7 @@ impl AgentFlags {
     pub fn default_for_tests(work_dir: impl AsRef<Path>, master: impl Into<String>) -> Self {
         let mut flags = AgentFlags::parse_from(["mesos-agent"]);
         flags.work_dir = Some(work_dir.as_ref().display().to_string());
+        flags.fetcher_cache_dir = work_dir.as_ref().join("fetch").display().to_string();
         flags.master = Some(master.into());
         flags.port = 0;
         flags.registration_backoff_factor = MesosDuration(Duration::from_millis(100));
@@ -293,6 +320,10 @@ impl AgentFlags {
             put("executor_environment_variables", v.clone());
         }
         put("fetcher_cache_dir", self.fetcher_cache_dir.clone());
+        put(
+            "fetcher_cache_size",
+            format!("{}B", self.fetcher_cache_size),
+        );
         if let Some(v) = &self.frameworks_home {
             put("frameworks_home", v.clone());
         }
@@ -301,6 +332,7 @@ impl AgentFlags {
             self.max_completed_executors_per_framework.to_string(),
         );
         put("disk_watch_interval", self.disk_watch_interval.to_string());
+        put("gc_disk_headroom", format!("{:.6}", self.gc_disk_headroom));
         put(
             "http_heartbeat_interval",
             self.http_heartbeat_interval.to_string(),
