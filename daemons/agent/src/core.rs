@@ -131,6 +131,10 @@ pub(crate) struct Core {
     deferred: Vec<Deferred>,
     master: Option<MasterConn>,
     gc: Vec<crate::gc::Scheduled>,
+    /// Executor launches started and not yet subscribed or ended.
+    launches_in_flight: usize,
+    /// Launches waiting for a slot, oldest first.
+    launch_queue: VecDeque<(RunKey, PendingLaunch)>,
     /// Downloads of URIs marked `cache`, shared by this agent's executors.
     pub fetcher_cache: Option<Arc<crate::fetcher_cache::FetcherCache>>,
     /// When disk usage is next checked for garbage collection under pressure.
@@ -158,6 +162,9 @@ fn grace_period(info: &ExecutorInfo, flags: &AgentFlags) -> Duration {
             Duration::from_nanos,
         )
 }
+
+/// An executor launch waiting for a slot: everything from sandbox creation to `exec`.
+type PendingLaunch = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// What must exist on disk before an executor starts: its sandbox (with the `latest` link),
 /// whatever the isolator prepares, and its checkpointed info and run directory.
@@ -246,6 +253,8 @@ impl Core {
             master: None,
             gc: Vec::new(),
             fetcher_cache: None,
+            launches_in_flight: 0,
+            launch_queue: VecDeque::new(),
             next_disk_check: None,
             last_ping: None,
             ping_interval: None,
@@ -886,11 +895,13 @@ impl Core {
             launched: BTreeMap::new(),
             terminated: BTreeMap::new(),
             completed: VecDeque::new(),
-            registration_deadline: Some(now + self.flags.executor_registration_timeout.get()),
+            // Set when the launch gets a slot and starts.
+            registration_deadline: None,
             kill_deadline: None,
             pending_termination: None,
             exit_status: None,
             last_heartbeat: now,
+            launching: false,
         };
         let (env, inherit_env) = self.executor_env(fw, &executor);
         let command_info = executor.info.command.clone().unwrap_or_default();
@@ -912,7 +923,8 @@ impl Core {
             .expect("checked")
             .executors
             .insert(eid, executor);
-        tokio::spawn(async move {
+        let launch_key = key.clone();
+        let launch: PendingLaunch = Box::pin(async move {
             let durability = prepare.durability;
             let pid_file = prepare.layout.forked_pid(&prepare.agent_id, &prepare.key);
             let prepared = tokio::task::spawn_blocking(move || prepare.run())
@@ -973,7 +985,57 @@ impl Core {
                 }
             }
         });
+        self.start_launch(launch_key, launch, now);
         Ok(())
+    }
+
+    /// How many executors may be starting at once (forked and not yet subscribed). Launching
+    /// ten thousand at once on a small machine only makes them all slow (and runs out of file
+    /// descriptors); the rest wait in order, their registration timeout not yet running.
+    fn launch_slots() -> usize {
+        const PER_CORE: usize = 256;
+        std::thread::available_parallelism().map_or(1, usize::from) * PER_CORE
+    }
+
+    fn start_launch(&mut self, key: RunKey, launch: PendingLaunch, now: Instant) {
+        if self.launches_in_flight >= Self::launch_slots() {
+            self.launch_queue.push_back((key, launch));
+        } else {
+            self.begin_launch(key, launch, now);
+        }
+    }
+
+    fn begin_launch(&mut self, key: RunKey, launch: PendingLaunch, now: Instant) {
+        let timeout = self.flags.executor_registration_timeout.get();
+        let stopping = self.stopping.is_some();
+        let Some(e) = self.executor_mut(&key) else {
+            return;
+        };
+        if stopping || e.state != ExecutorState::Registering {
+            // Killed or shut down while it waited: it never runs.
+            self.executor_exited(&key, None, now);
+            return;
+        }
+        e.launching = true;
+        e.registration_deadline = Some(now + timeout);
+        self.launches_in_flight += 1;
+        tokio::spawn(launch);
+    }
+
+    /// The executor subscribed or ended: its launch slot goes to the next waiting launch.
+    fn release_launch(&mut self, key: &RunKey, now: Instant) {
+        if let Some(e) = self.executor_mut(key)
+            && e.launching
+        {
+            e.launching = false;
+            self.launches_in_flight = self.launches_in_flight.saturating_sub(1);
+        }
+        while self.launches_in_flight < Self::launch_slots() {
+            let Some((key, launch)) = self.launch_queue.pop_front() else {
+                break;
+            };
+            self.begin_launch(key, launch, now);
+        }
     }
 
     fn executor_mut(&mut self, key: &RunKey) -> Option<&mut Executor> {
@@ -1111,6 +1173,14 @@ impl Core {
             }
         }
         self.check_recovery_done(now);
+        let key = self
+            .frameworks
+            .get(fid)
+            .and_then(|f| f.executors.get(eid))
+            .map(|e| e.key.clone());
+        if let Some(key) = key {
+            self.release_launch(&key, now);
+        }
         Ok(())
     }
 
@@ -1217,7 +1287,7 @@ impl Core {
             let checkpoint = fw.checkpoint();
             let executor = match eid {
                 Some(eid) => fw.executors.get_mut(eid),
-                None => fw.executors.values_mut().find(|e| e.has_task(&task_id)),
+                None => fw.executor_with_task_mut(None, &task_id),
             };
             if let Some(e) = executor {
                 let before = e.task_state(&task_id);
@@ -1255,9 +1325,9 @@ impl Core {
             .frameworks
             .get(&f.framework_id)
             .and_then(|fw| {
-                fw.executors
-                    .values()
-                    .find_map(|e| e.task_state(&f.status.task_id.value))
+                let task_id = &f.status.task_id.value;
+                let eid = fw.executor_id_with_task(f.executor_id.as_deref(), task_id)?;
+                fw.executors.get(eid)?.task_state(task_id)
             })
             .and_then(|s| TaskState::try_from(s).ok())
             .map(|s| s as i32);
@@ -1287,7 +1357,7 @@ impl Core {
         let mut exec_key = None;
         if let Some(fw) = self.frameworks.get_mut(fid) {
             let checkpoint = fw.checkpoint();
-            if let Some(e) = fw.executors.values_mut().find(|e| e.has_task(tid)) {
+            if let Some(e) = fw.executor_with_task_mut(acked.executor_id.as_deref(), tid) {
                 exec_key = Some(e.key.clone());
                 let path = self.layout.task_updates(&aid, &e.key, tid);
                 if checkpoint
@@ -1560,6 +1630,7 @@ impl Core {
 
     /// An executor's process ended.
     fn executor_exited(&mut self, key: &RunKey, status: Option<i32>, now: Instant) {
+        self.release_launch(key, now);
         let aid = self.aid();
         let isolator = self.isolator.clone();
         let Some(e) = self.executor_mut(key) else {
@@ -1895,6 +1966,7 @@ impl Core {
                     pending_termination: None,
                     exit_status: None,
                     last_heartbeat: now,
+                    launching: false,
                 };
                 for (tid, rt) in run.tasks {
                     let Some(mut task) = rt.task.clone() else {

@@ -102,6 +102,8 @@ pub(crate) struct Executor {
     pub(crate) exit_status: Option<i32>,
     /// When the last heartbeat went to the executor.
     pub(crate) last_heartbeat: Instant,
+    /// Holds one of the agent's launch slots (from its start until it subscribes or ends).
+    pub(crate) launching: bool,
 }
 
 impl Executor {
@@ -192,10 +194,34 @@ impl Framework {
 
     /// The executor running a task.
     pub(crate) fn executor_of_task(&self, task_id: &str) -> Option<&str> {
+        self.executor_id_with_task(None, task_id)
+    }
+
+    /// The id of the executor that has `task_id`. `hint` (the executor an update came with)
+    /// and an executor named after the task (a command task's) are tried before a scan, so
+    /// an agent running thousands of executors does not compare every task id per update.
+    pub(crate) fn executor_id_with_task(&self, hint: Option<&str>, task_id: &str) -> Option<&str> {
+        for id in [hint, Some(task_id)].into_iter().flatten() {
+            if let Some((id, e)) = self.executors.get_key_value(id)
+                && e.has_task(task_id)
+            {
+                return Some(id.as_str());
+            }
+        }
         self.executors
             .iter()
             .find(|(_, e)| e.has_task(task_id))
             .map(|(id, _)| id.as_str())
+    }
+
+    /// The executor that has `task_id` (see [`Framework::executor_id_with_task`]).
+    pub(crate) fn executor_with_task_mut(
+        &mut self,
+        hint: Option<&str>,
+        task_id: &str,
+    ) -> Option<&mut Executor> {
+        let id = self.executor_id_with_task(hint, task_id)?.to_string();
+        self.executors.get_mut(&id)
     }
 
     /// Whether the framework is partition aware.

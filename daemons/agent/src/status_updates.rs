@@ -54,6 +54,8 @@ pub enum UpdateError {
 pub struct Acked {
     /// The acknowledged update.
     pub status: TaskStatus,
+    /// The executor of the task, when the stream knows it.
+    pub executor_id: Option<String>,
     /// The next update to send, if one was waiting.
     pub next: Option<Forward>,
     /// Whether the acknowledged update was terminal (the stream is then closed).
@@ -187,6 +189,7 @@ impl StatusUpdateManager {
             Some(front) if front.uuid.as_deref() == Some(uuid) => {}
             _ => return Err(UpdateError::UnexpectedAck(task_id.to_string())),
         }
+        let executor_id = stream.executor_id.clone();
         let status = stream.pending.pop_front().expect("front checked above");
         let terminal = is_terminal(status.state);
         if terminal {
@@ -204,6 +207,7 @@ impl StatusUpdateManager {
         }
         Ok(Acked {
             status,
+            executor_id,
             next,
             terminal,
         })
