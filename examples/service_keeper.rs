@@ -24,7 +24,10 @@ use mesos_scheduler_sdk::matching::{OfferSpace, TaskNeeds};
 use mesos_scheduler_sdk::{Driver, DriverConfig, Scheduler, Subscribed, async_trait, run};
 
 #[derive(Parser)]
-#[command(about = "Keep N copies of a long-running command alive", rename_all = "snake_case")]
+#[command(
+    about = "Keep N copies of a long-running command alive",
+    rename_all = "snake_case"
+)]
 struct Args {
     /// The master, as host:port.
     #[arg(long, default_value = "127.0.0.1:5050")]
@@ -211,6 +214,18 @@ impl Scheduler for Keeper {
         }
     }
 
+    async fn disconnected(&mut self, _driver: &Driver) {
+        // Until reconciliation with the (new) master says otherwise, nothing is known to run;
+        // the copies are not relaunched meanwhile (staging counts as alive).
+        println!("disconnected from the master");
+        for (_, state) in self.copies.values_mut() {
+            if alive(*state) {
+                *state = pb::TaskState::TaskStaging;
+            }
+        }
+        self.report();
+    }
+
     async fn error(&mut self, _driver: &Driver, message: String) {
         eprintln!("master error: {message}");
     }
@@ -251,6 +266,26 @@ async fn main() -> ExitCode {
         listen_until: None,
         shared: shared.clone(),
     };
+    // While not every copy is known to run, ask the master again every two seconds: after a
+    // master failover it learns about running tasks only when their agents re-register, and
+    // a reconciliation sent before that gets no answer.
+    {
+        let shared = shared.clone();
+        let instances = args.instances;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let driver = {
+                    let s = shared.lock().unwrap();
+                    match &s.driver {
+                        Some(d) if s.running < instances => d.clone(),
+                        _ => continue,
+                    }
+                };
+                let _ = driver.reconcile(vec![]).await;
+            }
+        });
+    }
     if let Some(seconds) = args.run_for {
         let shared = shared.clone();
         let teardown = args.teardown;
