@@ -488,8 +488,7 @@ async fn sent_calls(format: Format) -> Vec<Recorded> {
         .await
         .expect("the driver finishes its calls")
         .expect("the driver runs");
-    let calls = recorded.lock().unwrap().clone();
-    calls
+    recorded.lock().unwrap().clone()
 }
 
 fn check_headers(format: Format, calls: &[Recorded]) {
