@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mesos_core::proto::v1 as pb;
-use mesos_core::proto::v1::scheduler::{Call, Event, call, event};
+use mesos_core::proto::v1::scheduler::{self, Call, Event, call, event};
 use mesos_core::recordio::Decoder;
 use prost::Message;
 use tokio::sync::watch;
@@ -65,12 +65,15 @@ pub struct DriverConfig {
     pub framework: pb::FrameworkInfo,
     /// Protobuf by default, as it is the cheaper encoding.
     pub format: Format,
-    /// Acknowledge status updates after `Scheduler::update` returns (default true).
+    /// Acknowledge task and operation status updates after `Scheduler::update` or
+    /// `Scheduler::operation_status` returns (default true).
     pub auto_acknowledge: bool,
     /// Ask for the state of every task after re-subscribing (default true).
     pub reconcile_on_resubscribe: bool,
     /// Roles to subscribe suppressed.
     pub suppressed_roles: Vec<String>,
+    /// Offer constraints sent with SUBSCRIBE (Mesos 1.11), per role.
+    pub offer_constraints: Option<scheduler::OfferConstraints>,
     /// HTTP basic credentials (principal, secret).
     pub credentials: Option<(String, String)>,
     /// Give up after this long without reaching any master (`None`: keep trying).
@@ -89,6 +92,7 @@ impl DriverConfig {
             auto_acknowledge: true,
             reconcile_on_resubscribe: true,
             suppressed_roles: vec![],
+            offer_constraints: None,
             credentials: None,
             connect_timeout: None,
             backoff_min: Duration::from_millis(100),
@@ -103,6 +107,9 @@ struct Connection {
     leader: Option<String>,
     framework_id: Option<pb::FrameworkId>,
     stream_id: Option<String>,
+    /// The last accepted UPDATE_FRAMEWORK, which later re-subscriptions carry instead of the
+    /// configured FrameworkInfo, suppressed roles and offer constraints.
+    updated: Option<call::UpdateFramework>,
 }
 
 struct Inner {
@@ -232,7 +239,7 @@ impl Driver {
         }
     }
 
-    /// Accepts offers with operations (launch, launch group, reserve, ...).
+    /// Accepts offers with operations (launch, launch group, reserve, ...; see [`crate::ops`]).
     pub async fn accept(
         &self,
         offer_ids: Vec<pb::OfferId>,
@@ -254,12 +261,8 @@ impl Driver {
         offer_id: pb::OfferId,
         tasks: Vec<pb::TaskInfo>,
     ) -> Result<(), SdkError> {
-        let op = pb::offer::Operation {
-            r#type: Some(pb::offer::operation::Type::Launch as i32),
-            launch: Some(pb::offer::operation::Launch { task_infos: tasks }),
-            ..Default::default()
-        };
-        self.accept(vec![offer_id], vec![op], None).await
+        self.accept(vec![offer_id], vec![crate::ops::launch(tasks)], None)
+            .await
     }
 
     /// Declines offers; `refuse_seconds` keeps them away for that long (Mesos default 5).
@@ -278,20 +281,30 @@ impl Driver {
         self.call(c).await
     }
 
-    pub async fn accept_inverse_offers(&self, ids: Vec<pb::OfferId>) -> Result<(), SdkError> {
+    /// Accepts inverse offers (agrees to free the resources for maintenance).
+    pub async fn accept_inverse_offers(
+        &self,
+        ids: Vec<pb::OfferId>,
+        filters: Option<pb::Filters>,
+    ) -> Result<(), SdkError> {
         let mut c = Self::typed(call::Type::AcceptInverseOffers);
         c.accept_inverse_offers = Some(call::AcceptInverseOffers {
             inverse_offer_ids: ids,
-            filters: None,
+            filters,
         });
         self.call(c).await
     }
 
-    pub async fn decline_inverse_offers(&self, ids: Vec<pb::OfferId>) -> Result<(), SdkError> {
+    /// Declines inverse offers (the resources cannot be freed in time).
+    pub async fn decline_inverse_offers(
+        &self,
+        ids: Vec<pb::OfferId>,
+        filters: Option<pb::Filters>,
+    ) -> Result<(), SdkError> {
         let mut c = Self::typed(call::Type::DeclineInverseOffers);
         c.decline_inverse_offers = Some(call::DeclineInverseOffers {
             inverse_offer_ids: ids,
-            filters: None,
+            filters,
         });
         self.call(c).await
     }
@@ -367,6 +380,35 @@ impl Driver {
         self.call(c).await
     }
 
+    /// Acknowledges an operation status update (one with a `uuid`).
+    pub async fn acknowledge_operation_status(
+        &self,
+        status: &pb::OperationStatus,
+    ) -> Result<(), SdkError> {
+        let (Some(uuid), Some(operation_id)) = (&status.uuid, &status.operation_id) else {
+            return Ok(());
+        };
+        let mut c = Self::typed(call::Type::AcknowledgeOperationStatus);
+        c.acknowledge_operation_status = Some(call::AcknowledgeOperationStatus {
+            agent_id: status.agent_id.clone(),
+            resource_provider_id: status.resource_provider_id.clone(),
+            uuid: uuid.value.clone(),
+            operation_id: operation_id.clone(),
+        });
+        self.call(c).await
+    }
+
+    /// Asks for the state of the given operations, or of all of them when empty.
+    pub async fn reconcile_operations(
+        &self,
+        operations: Vec<call::reconcile_operations::Operation>,
+    ) -> Result<(), SdkError> {
+        let mut c = Self::typed(call::Type::ReconcileOperations);
+        c.reconcile_operations = Some(call::ReconcileOperations { operations });
+        self.call(c).await
+    }
+
+    /// Sends data to an executor of this framework.
     pub async fn message(
         &self,
         agent_id: pb::AgentId,
@@ -382,24 +424,37 @@ impl Driver {
         self.call(c).await
     }
 
+    /// Asks the allocator for resources (Mesos's built-in allocator ignores it).
     pub async fn request(&self, requests: Vec<pb::Request>) -> Result<(), SdkError> {
         let mut c = Self::typed(call::Type::Request);
         c.request = Some(call::Request { requests });
         self.call(c).await
     }
 
+    /// Changes the FrameworkInfo, the suppressed roles and the offer constraints. A missing
+    /// `framework_info.id` is filled in. Once the master accepts the update, later
+    /// re-subscriptions carry the new values.
     pub async fn update_framework(
         &self,
         framework_info: pb::FrameworkInfo,
         suppressed_roles: Vec<String>,
+        offer_constraints: Option<scheduler::OfferConstraints>,
     ) -> Result<(), SdkError> {
-        let mut c = Self::typed(call::Type::UpdateFramework);
-        c.update_framework = Some(call::UpdateFramework {
+        let mut framework_info = framework_info;
+        // Mesos refuses an update whose FrameworkInfo names no id or another framework's.
+        if framework_info.id.is_none() {
+            framework_info.id = self.framework_id();
+        }
+        let update = call::UpdateFramework {
             framework_info,
             suppressed_roles,
-            offer_constraints: None,
-        });
-        self.call(c).await
+            offer_constraints,
+        };
+        let mut c = Self::typed(call::Type::UpdateFramework);
+        c.update_framework = Some(update.clone());
+        self.call(c).await?;
+        self.lock().updated = Some(update);
+        Ok(())
     }
 
     /// Tears the framework down (all its tasks are killed) and stops the driver.
@@ -519,13 +574,21 @@ async fn subscribe_once<S: Scheduler>(
     subscribed_before: &mut bool,
 ) -> Outcome {
     let format = config.format;
+    // An accepted UPDATE_FRAMEWORK replaces what the configuration said.
+    if let Some(update) = driver.lock().updated.take() {
+        let id = config.framework.id.take();
+        config.framework = update.framework_info;
+        config.framework.id = config.framework.id.take().or(id);
+        config.suppressed_roles = update.suppressed_roles;
+        config.offer_constraints = update.offer_constraints;
+    }
     let subscribe = Call {
         framework_id: config.framework.id.clone(),
         r#type: Some(call::Type::Subscribe as i32),
         subscribe: Some(call::Subscribe {
             framework_info: config.framework.clone(),
             suppressed_roles: config.suppressed_roles.clone(),
-            offer_constraints: None,
+            offer_constraints: config.offer_constraints.clone(),
         }),
         ..Default::default()
     };
@@ -758,7 +821,21 @@ async fn dispatch<S: Scheduler>(
             scheduler.error(driver, message.clone()).await;
             return Dispatch::Error(message);
         }
-        T::Heartbeat | T::UpdateOperationStatus | T::Unknown => {}
+        T::UpdateOperationStatus => {
+            if let Some(u) = event.update_operation_status {
+                let status = u.status;
+                scheduler.operation_status(driver, status.clone()).await;
+                if config.auto_acknowledge && status.uuid.is_some() {
+                    let d = driver.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = d.acknowledge_operation_status(&status).await {
+                            warn!("operation status acknowledgement failed: {e}");
+                        }
+                    });
+                }
+            }
+        }
+        T::Heartbeat | T::Unknown => {}
     }
     Dispatch::Continue
 }

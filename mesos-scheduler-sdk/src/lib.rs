@@ -60,6 +60,7 @@
 mod driver;
 mod error;
 pub mod matching;
+pub mod ops;
 mod scheduler;
 pub mod transport;
 

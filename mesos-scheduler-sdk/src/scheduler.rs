@@ -32,6 +32,9 @@ pub trait Scheduler: Send {
     /// A task status update. With automatic acknowledgement (the default) the driver
     /// acknowledges it after this returns.
     async fn update(&mut self, _driver: &Driver, _status: pb::TaskStatus) {}
+    /// An operation status update (for operations given an id in ACCEPT). With automatic
+    /// acknowledgement the driver acknowledges it after this returns.
+    async fn operation_status(&mut self, _driver: &Driver, _status: pb::OperationStatus) {}
     /// A message from an executor.
     async fn message(
         &mut self,
