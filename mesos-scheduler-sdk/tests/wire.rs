@@ -1295,3 +1295,67 @@ async fn run_uses_http_transport() {
         Some(STREAM_ID),
     );
 }
+
+impl FakeMaster {
+    /// Sends an event on every open stream.
+    fn push(&self, event: &Event, format: Format) {
+        let record = match format {
+            Format::Json => mesos_core::json::to_vec(event),
+            Format::Protobuf => event.encode_to_vec(),
+        };
+        let mut framed = Vec::new();
+        mesos_core::recordio::encode(&record, &mut framed);
+        for stream in self.streams.lock().unwrap().iter() {
+            let _ = stream.send(Ok(Bytes::from(framed.clone())));
+        }
+    }
+}
+
+/// An operation status update with a uuid is acknowledged automatically, with the ids it
+/// carried.
+#[tokio::test]
+async fn operation_status_updates_are_acknowledged() {
+    for format in [Format::Json, Format::Protobuf] {
+        let (mut master, driver) = subscribed(format).await;
+        let status = pb::OperationStatus {
+            operation_id: Some(pb::OperationId {
+                value: "73jhakdlfha723adf".into(),
+            }),
+            state: pb::OperationState::OperationFinished as i32,
+            uuid: Some(pb::Uuid {
+                value: base64(DOC_UUID_BASE64),
+            }),
+            agent_id: Some(agent_id("12220-3440-12532-S1233")),
+            resource_provider_id: Some(pb::ResourceProviderId {
+                value: "12220-3440-12532-rp".into(),
+            }),
+            ..Default::default()
+        };
+        master.push(
+            &Event {
+                r#type: Some(event::Type::UpdateOperationStatus as i32),
+                update_operation_status: Some(event::UpdateOperationStatus { status }),
+                ..Default::default()
+            },
+            format,
+        );
+        let ack = master.next().await;
+        check(
+            format,
+            &ack,
+            &json!({
+                "framework_id": {"value": FRAMEWORK_ID},
+                "type": "ACKNOWLEDGE_OPERATION_STATUS",
+                "acknowledge_operation_status": {
+                    "agent_id": {"value": "12220-3440-12532-S1233"},
+                    "resource_provider_id": {"value": "12220-3440-12532-rp"},
+                    "uuid": DOC_UUID_BASE64,
+                    "operation_id": {"value": "73jhakdlfha723adf"}
+                }
+            }),
+            &[],
+            Some(STREAM_ID),
+        );
+        driver.stop();
+    }
+}
