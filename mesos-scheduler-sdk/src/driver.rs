@@ -139,7 +139,7 @@ impl std::fmt::Debug for Driver {
 
 fn normalize(master: &str) -> String {
     let m = master.trim_end_matches('/');
-    if m.starts_with("http://") || m.starts_with("https://") {
+    if m.starts_with("http://") || m.starts_with("https://") || m.starts_with("zk://") {
         m.to_string()
     } else {
         format!("http://{m}")
@@ -504,14 +504,29 @@ pub async fn run_with_transport<S: Scheduler>(
         if *stop_rx.borrow() {
             return Ok(scheduler);
         }
-        let leader = driver
+        let candidate = driver
             .lock()
             .leader
             .clone()
             .unwrap_or_else(|| masters[next_master % masters.len()].clone());
-        let outcome = tokio::select! {
-            r = subscribe_once(&driver, &mut config, &mut scheduler, &leader, &mut subscribed_before) => r,
-            _ = stop_rx.changed() => return Ok(scheduler),
+        // A zk:// master is asked for the leader before every (re)subscription.
+        let leader = if candidate.starts_with("zk://") {
+            tokio::select! {
+                r = crate::detector::leading_master(&candidate) => r,
+                _ = stop_rx.changed() => return Ok(scheduler),
+            }
+        } else {
+            Ok(candidate)
+        };
+        let outcome = match leader {
+            Ok(leader) => tokio::select! {
+                r = subscribe_once(&driver, &mut config, &mut scheduler, &leader, &mut subscribed_before) => r,
+                _ = stop_rx.changed() => return Ok(scheduler),
+            },
+            Err(error) => Outcome::Retry {
+                error,
+                was_subscribed: false,
+            },
         };
         match outcome {
             Outcome::Stopped => return Ok(scheduler),

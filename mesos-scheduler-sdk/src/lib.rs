@@ -57,6 +57,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod detector;
 mod driver;
 mod error;
 pub mod matching;
