@@ -76,6 +76,9 @@ pub struct DriverConfig {
     pub offer_constraints: Option<scheduler::OfferConstraints>,
     /// HTTP basic credentials (principal, secret).
     pub credentials: Option<(String, String)>,
+    /// Extra certificate authorities (PEM) trusted for `https://` masters, besides the
+    /// system's (needs the `tls` feature).
+    pub ca_certificates_pem: Vec<Vec<u8>>,
     /// Give up after this long without reaching any master (`None`: keep trying).
     pub connect_timeout: Option<Duration>,
     /// First and largest wait between reconnection attempts (jittered).
@@ -94,6 +97,7 @@ impl DriverConfig {
             suppressed_roles: vec![],
             offer_constraints: None,
             credentials: None,
+            ca_certificates_pem: vec![],
             connect_timeout: None,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
@@ -468,7 +472,13 @@ impl Driver {
 /// Runs a framework until it is torn down, stopped, or refused. Returns the scheduler so
 /// the caller can read what it gathered.
 pub async fn run<S: Scheduler>(config: DriverConfig, scheduler: S) -> Result<S, SdkError> {
-    let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new()?);
+    let uses_tls = config.masters.iter().any(|m| m.starts_with("https://"));
+    let transport = if uses_tls || !config.ca_certificates_pem.is_empty() {
+        HttpTransport::with_tls(&config.ca_certificates_pem)?
+    } else {
+        HttpTransport::new()?
+    };
+    let transport: Arc<dyn Transport> = Arc::new(transport);
     run_with_transport(config, scheduler, transport).await
 }
 

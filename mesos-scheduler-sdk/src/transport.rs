@@ -79,6 +79,37 @@ impl HttpTransport {
         Ok(HttpTransport { client })
     }
 
+    /// A transport that also speaks `https://`, trusting the system's certificate
+    /// authorities and `ca_pem` (PEM certificates, e.g. a cluster's own CA).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(ca_pem: &[Vec<u8>]) -> Result<HttpTransport, SdkError> {
+        // reqwest is built without a crypto provider of its own: install ring's once for
+        // the process (a provider already installed by the program is kept).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_backend_rustls();
+        for pem in ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| SdkError::Config(format!("CA certificate: {e}")))?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| SdkError::Config(format!("HTTPS client: {e}")))?;
+        Ok(HttpTransport { client })
+    }
+
+    /// Without the `tls` feature an `https://` master cannot be reached; say so up front.
+    #[cfg(not(feature = "tls"))]
+    pub fn with_tls(_ca_pem: &[Vec<u8>]) -> Result<HttpTransport, SdkError> {
+        Err(SdkError::Config(
+            "https:// masters need mesos-scheduler-sdk's `tls` feature".to_string(),
+        ))
+    }
+
     fn build(&self, request: &Request) -> reqwest::RequestBuilder {
         let mut r = self.client.post(&request.url).body(request.body.clone());
         for (k, v) in &request.headers {
