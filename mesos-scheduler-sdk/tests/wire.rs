@@ -1359,3 +1359,19 @@ async fn operation_status_updates_are_acknowledged() {
         driver.stop();
     }
 }
+
+/// With credentials, every request carries HTTP basic authentication, as Mesos's
+/// `--authenticate_http_frameworks` expects.
+#[tokio::test]
+async fn credentials_go_as_basic_authentication_on_every_request() {
+    let mut master = FakeMaster::start().await;
+    let mut config = doc_config(master.addr, Format::Json);
+    config.credentials = Some(("principal".into(), "secret".into()));
+    let (driver, subscribe) = subscribed_with(config, &mut master).await;
+    // base64("principal:secret")
+    let expected = "Basic cHJpbmNpcGFsOnNlY3JldA==";
+    assert_eq!(subscribe.header("authorization"), Some(expected));
+    driver.revive(vec![]).await.unwrap();
+    let revive = master.next().await;
+    assert_eq!(revive.header("authorization"), Some(expected));
+}
