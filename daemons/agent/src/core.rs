@@ -135,6 +135,8 @@ pub(crate) struct Core {
     launches_in_flight: usize,
     /// Launches waiting for a slot, oldest first.
     launch_queue: VecDeque<(RunKey, PendingLaunch)>,
+    /// Certificate authorities for `https://` URIs (the system's, read once at start).
+    pub tls_roots: crate::https::TlsRoots,
     /// Downloads of URIs marked `cache`, shared by this agent's executors.
     pub fetcher_cache: Option<Arc<crate::fetcher_cache::FetcherCache>>,
     /// When disk usage is next checked for garbage collection under pressure.
@@ -253,6 +255,7 @@ impl Core {
             master: None,
             gc: Vec::new(),
             fetcher_cache: None,
+            tls_roots: crate::https::TlsRoots::system(),
             launches_in_flight: 0,
             launch_queue: VecDeque::new(),
             next_disk_check: None,
@@ -908,6 +911,7 @@ impl Core {
         let sandbox = executor.directory.clone();
         let frameworks_home = self.flags.frameworks_home.clone();
         let fetcher_cache = self.fetcher_cache.clone();
+        let tls_roots = self.tls_roots.clone();
         let user = command_info
             .user
             .clone()
@@ -942,6 +946,7 @@ impl Core {
                 frameworks_home: frameworks_home.as_deref(),
                 cache: fetcher_cache.as_deref(),
                 user: &user,
+                tls: Some(&tls_roots),
             };
             if let Err(e) = crate::fetcher::fetch_all(&command_info.uris, &sandbox, context).await {
                 let _ = append_stderr(&sandbox, &format!("Failed to fetch: {e}\n"));

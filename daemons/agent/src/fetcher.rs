@@ -1,7 +1,8 @@
 //! The fetcher: puts `CommandInfo.uris` into the sandbox before the executor starts — local
 //! paths, `file://`, `http://` and `https://` URIs, optionally extracted (`.tar`, `.tar.gz`,
 //! `.tgz`, `.tar.bz2`, `.tar.xz`, `.zip` via the system `tar` and `unzip`) or made executable.
-//! URIs marked `cache` are downloaded once per user ([`crate::fetcher_cache`]).
+//! URIs marked `cache` are downloaded once per user ([`crate::fetcher_cache`]); `https://`
+//! goes through [`crate::https`], checked against the system's certificate authorities.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub struct FetchContext<'a> {
     pub cache: Option<&'a FetcherCache>,
     /// The user the executor runs as (cached downloads are not shared between users).
     pub user: &'a str,
+    /// Authorities `https://` downloads are checked against (the system's, in the agent).
+    pub tls: Option<&'a crate::https::TlsRoots>,
 }
 
 /// Fetches every URI into `sandbox`, in order.
@@ -108,7 +111,20 @@ async fn fetch_one(uri: &Uri, sandbox: &Path, context: FetchContext<'_>) -> Resu
         tokio::fs::copy(&cached, &dest)
             .await
             .map_err(|e| fetch_err(value, e))?;
-    } else if value.starts_with("http://") || value.starts_with("https://") {
+    } else if value.starts_with("https://") {
+        let roots = context.tls.ok_or_else(|| {
+            fetch_err(
+                value,
+                "no certificate authorities to check https:// against",
+            )
+        })?;
+        let bytes = crate::https::get(value, roots)
+            .await
+            .map_err(|e| fetch_err(value, e))?;
+        tokio::fs::write(&dest, &bytes)
+            .await
+            .map_err(|e| fetch_err(value, e))?;
+    } else if value.starts_with("http://") {
         let response = reqwest::get(value).await.map_err(|e| fetch_err(value, e))?;
         if !response.status().is_success() {
             return Err(fetch_err(value, format!("HTTP {}", response.status())));
@@ -278,6 +294,7 @@ mod tests {
                     frameworks_home: None,
                     cache: Some(cache),
                     user,
+                    tls: None,
                 };
                 fetch_all(&[uri], &sandbox, context).await.unwrap();
                 std::fs::read_to_string(sandbox.join("tool.sh")).unwrap()
@@ -313,6 +330,95 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o755);
+        server.abort();
+    }
+
+    /// A TLS endpoint on loopback in front of a plain HTTP server; returns its port and the
+    /// PEM of its self-signed certificate.
+    async fn tls_front(backend: std::net::SocketAddr) -> (u16, String) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    if let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    }
+                });
+            }
+        });
+        (port, cert.pem())
+    }
+
+    #[tokio::test]
+    async fn https_uris_are_fetched_and_checked_against_the_authorities() {
+        let app = axum::Router::new()
+            .route(
+                "/tool.tar.gz",
+                axum::routing::get(|| async { "not really a tarball" }),
+            )
+            .route(
+                "/moved",
+                axum::routing::get(|| async { axum::response::Redirect::temporary("/data.txt") }),
+            )
+            .route(
+                "/data.txt",
+                axum::routing::get(|| async { "payload over tls" }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let (port, ca) = tls_front(backend).await;
+        let trusted = crate::https::TlsRoots::from_pem(ca.as_bytes()).unwrap();
+        let sandbox = tempfile::tempdir().unwrap();
+        let uri = |path: &str| Uri {
+            value: format!("https://localhost:{port}{path}"),
+            extract: Some(false),
+            ..Default::default()
+        };
+        let context = FetchContext {
+            tls: Some(&trusted),
+            ..FetchContext::default()
+        };
+        fetch_all(&[uri("/data.txt"), uri("/moved")], sandbox.path(), context)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(sandbox.path().join("data.txt")).unwrap(),
+            "payload over tls"
+        );
+        assert_eq!(
+            std::fs::read_to_string(sandbox.path().join("moved")).unwrap(),
+            "payload over tls",
+            "the redirect was followed"
+        );
+        // The system's authorities do not vouch for this certificate.
+        let system = crate::https::TlsRoots::system();
+        let untrusted = FetchContext {
+            tls: Some(&system),
+            ..FetchContext::default()
+        };
+        let err = fetch_all(&[uri("/data.txt")], sandbox.path(), untrusted)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
         server.abort();
     }
 }

@@ -38,6 +38,7 @@ mod files;
 pub mod flags;
 pub mod gc;
 mod http;
+pub mod https;
 pub mod launcher;
 mod master_link;
 mod monitor;
