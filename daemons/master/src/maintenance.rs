@@ -175,10 +175,13 @@ impl Master {
         Ok(())
     }
 
-    /// START_MAINTENANCE and `POST /master/machine/down`: DRAINING machines go DOWN.
-    pub(crate) fn start_maintenance(
-        &mut self,
+    /// The machines of a START/STOP_MAINTENANCE are valid, scheduled, and DOWN exactly when
+    /// `down` says (else `wrong_mode` completes the error).
+    fn check_transition(
+        &self,
         machines: &[pb::MachineId],
+        down: bool,
+        wrong_mode: &str,
     ) -> Result<(), CallError> {
         validate_machines(machines).map_err(bad_request)?;
         for id in machines {
@@ -188,13 +191,26 @@ impl Master {
                     machine_text(id)
                 )));
             }
-            if self.is_down(id) {
+            if self.is_down(id) != down {
                 return Err(bad_request(format!(
-                    "Machine '{}' is not in DRAINING mode and cannot be brought down",
+                    "Machine '{}' {wrong_mode}",
                     machine_text(id)
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// START_MAINTENANCE and `POST /master/machine/down`: DRAINING machines go DOWN.
+    pub(crate) fn start_maintenance(
+        &mut self,
+        machines: &[pb::MachineId],
+    ) -> Result<(), CallError> {
+        self.check_transition(
+            machines,
+            false,
+            "is not in DRAINING mode and cannot be brought down",
+        )?;
         let mut down = self.down_machines.clone();
         down.extend(machines.iter().cloned());
         let doomed: Vec<String> = self
@@ -225,21 +241,11 @@ impl Master {
     /// STOP_MAINTENANCE and `POST /master/machine/up`: DOWN machines come back UP and leave
     /// the schedule.
     pub(crate) fn stop_maintenance(&mut self, machines: &[pb::MachineId]) -> Result<(), CallError> {
-        validate_machines(machines).map_err(bad_request)?;
-        for id in machines {
-            if !self.scheduled(id) {
-                return Err(bad_request(format!(
-                    "Machine '{}' is not part of a maintenance schedule",
-                    machine_text(id)
-                )));
-            }
-            if !self.is_down(id) {
-                return Err(bad_request(format!(
-                    "Machine '{}' is not in DOWN mode and cannot be brought up",
-                    machine_text(id)
-                )));
-            }
-        }
+        self.check_transition(
+            machines,
+            true,
+            "is not in DOWN mode and cannot be brought up",
+        )?;
         let mut schedule = self.maintenance.clone();
         for window in &mut schedule.windows {
             window
