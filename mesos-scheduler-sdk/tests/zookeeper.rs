@@ -1,7 +1,7 @@
 //! `zk://` masters: a real ZooKeeper (Debian's `zookeeperd`, started standalone on a free
 //! loopback port) holds the masters' `json.info_*` nodes the way Mesos's contenders write them;
-//! the driver finds the leader there and subscribes to it. When the leader's node goes, the
-//! next one leads.
+//! the driver finds the leader there and subscribes to it, and an agent started with
+//! `--master=zk://...` registers with it. When the leader's node goes, the next one leads.
 //!
 //! `scripts/test` installs `zookeeperd`. Without it this test fails under CI and, elsewhere,
 //! says why it skips.
@@ -167,6 +167,19 @@ async fn the_driver_finds_the_leading_master_in_zookeeper() {
         .unwrap();
 
     let url = format!("zk://{}/mesos", zk.servers());
+    // An agent given the zk:// URL registers with the leader.
+    let agent_dir = tempfile::tempdir().unwrap();
+    let agent = mesos_agent::Agent::start(
+        mesos_agent::AgentFlags::default_for_tests(agent_dir.path(), url.clone())
+            .with_resources("cpus:1;mem:256;disk:64"),
+    )
+    .await
+    .expect("agent starts with a zk:// master");
+    let agent_id = tokio::time::timeout(Duration::from_secs(20), agent.agent_id())
+        .await
+        .expect("the agent registers through ZooKeeper")
+        .expect("agent id");
+    assert!(agent_id.starts_with(&master.id()), "{agent_id}");
     assert_eq!(
         mesos_scheduler_sdk::detector::leading_master(&url)
             .await
@@ -213,6 +226,7 @@ async fn the_driver_finds_the_leading_master_in_zookeeper() {
             .await
             .unwrap_err();
     assert!(missing.to_string().contains("/nowhere"), "{missing}");
+    agent.shutdown().await;
     master.shutdown().await;
 }
 

@@ -62,7 +62,8 @@ fn parse_fraction(value: &str) -> Result<f64, String> {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mesos-agent", version = crate::VERSION, about = "Mesos agent", rename_all = "snake_case")]
 pub struct AgentFlags {
-    /// May be one of: host:port, or file:///path/to/file holding it (zk:// is not supported yet)
+    /// May be one of: host:port, zk://host1:port1,host2:port2,.../path (the leader is read from
+    /// ZooKeeper), or file:///path/to/file holding either
     #[arg(long, env = "MESOS_MASTER", value_parser = resolve_text)]
     pub master: Option<String>,
 
@@ -235,9 +236,10 @@ impl AgentFlags {
             ));
         }
         if master.starts_with("zk://") {
-            return Err(crate::AgentError::Flags(format!(
-                "--master={master}: ZooKeeper master detection is not supported yet; give host:port"
-            )));
+            // The leader is looked up in ZooKeeper before every connection attempt.
+            mesos_scheduler_sdk::detector::ZkUrl::parse(master)
+                .map_err(|e| crate::AgentError::Flags(format!("--master: {e}")))?;
+            return Ok(master.to_string());
         }
         let stripped = master
             .strip_prefix("http://")
@@ -358,13 +360,15 @@ mod tests {
     }
 
     #[test]
-    fn rejects_zk_and_missing_work_dir() {
-        let f = AgentFlags::parse_from(["mesos-agent", "--master=zk://a:2181/mesos"]);
+    fn takes_zk_masters_and_rejects_a_missing_work_dir() {
+        let f = AgentFlags::parse_from(["mesos-agent", "--master=zk://a:2181,b:2181/mesos"]);
+        assert_eq!(f.master_address().unwrap(), "zk://a:2181,b:2181/mesos");
+        let f = AgentFlags::parse_from(["mesos-agent", "--master=zk://a:2181"]);
         assert!(
             f.master_address()
                 .unwrap_err()
                 .to_string()
-                .contains("ZooKeeper")
+                .contains("--master")
         );
         assert!(f.work_dir().unwrap_err().to_string().contains("work_dir"));
         let f = AgentFlags::try_parse_from(["mesos-agent", "--strict=false", "--recover=cleanup"])

@@ -14,13 +14,27 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Runs until the agent's event channel closes.
 pub(crate) async fn run(master: String, events: mpsc::UnboundedSender<Event>, factor: Duration) {
-    let url = format!("http://{master}");
     let mut backoff = factor.max(Duration::from_millis(10));
     let mut epoch = 0u64;
     loop {
         if events.is_closed() {
             return;
         }
+        // With zk://, the leading master is looked up anew before every attempt, so the agent
+        // follows a failover to whichever master leads next.
+        let url = if master.starts_with("zk://") {
+            match mesos_scheduler_sdk::detector::leading_master(&master).await {
+                Ok(url) => url,
+                Err(e) => {
+                    tracing::debug!("no leading master in {master}: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            }
+        } else {
+            format!("http://{master}")
+        };
         match AgentLinkClient::connect(url.clone()).await {
             Ok(mut client) => {
                 epoch += 1;
