@@ -388,8 +388,13 @@ async fn endpoints_reject_bad_input() {
 #[tokio::test]
 async fn start_rejects_bad_flags() {
     let work = tempfile::tempdir().unwrap();
-    let mut flags = mesos_agent::AgentFlags::default_for_tests(work.path(), "zk://h:2181/mesos");
-    assert!(mesos_agent::Agent::start(flags.clone()).await.is_err());
+    let mut flags = mesos_agent::AgentFlags::default_for_tests(work.path(), "zk://h:2181");
+    // A ZooKeeper URL needs a znode path.
+    let err = mesos_agent::Agent::start(flags.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("--master"), "{err}");
+    flags.master = Some("no-port".into());
+    let err = mesos_agent::Agent::start(flags.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("host:port"), "{err}");
     flags.master = Some("127.0.0.1:1".into());
     flags.resources = Some("cpus:lots".into());
     let err = mesos_agent::Agent::start(flags.clone()).await.unwrap_err();
