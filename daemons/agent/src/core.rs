@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,7 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::checkpoint::{self, LogRecord, UpdateLog};
 use crate::flags::AgentFlags;
-use crate::launcher::{self, Isolator, LaunchSpec};
+use crate::launcher::{self, Isolator, LaunchSpec, Spawned};
 use crate::paths::{Layout, RunKey, relink, valid_id};
 use crate::state::{Executor, ExecutorConn, ExecutorState, Framework, Termination, new_task};
 use crate::status_updates::{Forward, StatusUpdateManager, is_terminal};
@@ -135,6 +136,8 @@ pub(crate) struct Core {
     launches_in_flight: usize,
     /// Launches waiting for a slot, oldest first.
     launch_queue: VecDeque<(RunKey, PendingLaunch)>,
+    /// Forks command executors (`--executor_zygote`; `None` when off).
+    zygotes: Option<Arc<crate::zygote::Zygotes>>,
     /// Certificate authorities for `https://` URIs (the system's, read once at start).
     pub tls_roots: crate::https::TlsRoots,
     /// Downloads of URIs marked `cache`, shared by this agent's executors.
@@ -226,6 +229,11 @@ impl Core {
         isolator: Arc<dyn Isolator>,
     ) -> Result<Core, crate::checkpointed_resources::CheckpointedError> {
         let resources = crate::checkpointed_resources::apply(&static_resources, &checkpointed)?;
+        let zygotes = flags.executor_zygote.then(|| {
+            Arc::new(crate::zygote::Zygotes::new(
+                flags.launcher_dir().join("mesos-executor"),
+            ))
+        });
         Ok(Core {
             flags,
             layout,
@@ -258,6 +266,7 @@ impl Core {
             tls_roots: crate::https::TlsRoots::system(),
             launches_in_flight: 0,
             launch_queue: VecDeque::new(),
+            zygotes,
             next_disk_check: None,
             last_ping: None,
             ping_interval: None,
@@ -918,6 +927,12 @@ impl Core {
             .or_else(|| Some(fw.info.user.clone()))
             .unwrap_or_default();
         let events = self.events.clone();
+        // Only the built-in command executor is forked by the zygote.
+        let zygotes = self.zygotes.clone().filter(|_| {
+            command
+                && command_info.value.as_deref().map(Path::new)
+                    == Some(self.flags.launcher_dir().join("mesos-executor").as_path())
+        });
         tracing::info!(
             "launching executor {eid} of framework {fid} in {}",
             sandbox.display()
@@ -962,15 +977,19 @@ impl Core {
                 env,
                 inherit_env,
             };
-            match launcher::spawn(&spec) {
+            let forked = match &zygotes {
+                Some(zygotes) => zygotes.launch(&spec).await,
+                None => None,
+            };
+            let spawned = forked.unwrap_or_else(|| launcher::spawn(&spec).map(Spawned::from_child));
+            match spawned {
                 Err(e) => {
                     let _ = events.send(Event::Launched {
                         key,
                         result: Err(e.to_string()),
                     });
                 }
-                Ok(mut child) => {
-                    let pid = child.id().unwrap_or(0);
+                Ok(Spawned { pid, exit }) => {
                     if let Err(err) = checkpoint::write_replacing(
                         &pid_file,
                         pid.to_string().as_bytes(),
@@ -985,7 +1004,7 @@ impl Core {
                         key: key.clone(),
                         result: Ok(pid),
                     });
-                    let status = child.wait().await.ok().map(launcher::wait_status);
+                    let status = exit.await;
                     let _ = events.send(Event::Exited { key, status });
                 }
             }

@@ -131,6 +131,10 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_STRICT", default_value_t = true, action = ArgAction::Set)]
     pub strict: bool,
 
+    /// Fork command executors from one warm `mesos-executor` (a zygote) instead of starting each anew; falls back to starting them when the launcher directory's `mesos-executor` cannot serve as one (not in Apache Mesos)
+    #[arg(long, env = "MESOS_EXECUTOR_ZYGOTE", default_value_t = true, action = ArgAction::Set)]
+    pub executor_zygote: bool,
+
     /// Directory holding `mesos-executor` and `mesos-default-executor` (default: the directory of this program)
     #[arg(long, env = "MESOS_LAUNCHER_DIR", value_parser = resolve_text)]
     pub launcher_dir: Option<String>,
@@ -311,6 +315,7 @@ impl AgentFlags {
             self.executor_reregistration_timeout.to_string(),
         );
         put("strict", self.strict.to_string());
+        put("executor_zygote", self.executor_zygote.to_string());
         put("launcher_dir", self.launcher_dir().display().to_string());
         put(
             "registration_backoff_factor",

@@ -74,25 +74,47 @@ pub struct LaunchSpec<'a> {
     pub inherit_env: bool,
 }
 
+/// A started executor: its pid, and its wait status once it ends (`None` when it could not be
+/// learnt).
+pub struct Spawned {
+    /// The executor's process id.
+    pub pid: u32,
+    /// Resolves when the executor has ended.
+    pub exit: std::pin::Pin<Box<dyn std::future::Future<Output = Option<i32>> + Send>>,
+}
+
+impl Spawned {
+    /// Watches a child this process started.
+    pub fn from_child(mut child: tokio::process::Child) -> Self {
+        let pid = child.id().unwrap_or(0);
+        Self {
+            pid,
+            exit: Box::pin(async move { child.wait().await.ok().map(wait_status) }),
+        }
+    }
+}
+
+/// Opens (appending, creating) the sandbox's `stdout` or `stderr` file.
+pub fn open_output(sandbox: &Path, name: &str) -> Result<std::fs::File, LaunchError> {
+    let path = sandbox.join(name);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|source| LaunchError::Sandbox {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
 /// Starts the executor; stdout and stderr go to `stdout` and `stderr` in the sandbox.
 pub fn spawn(spec: &LaunchSpec<'_>) -> Result<tokio::process::Child, LaunchError> {
     let value = spec.command.value.clone().unwrap_or_default();
     if value.is_empty() {
         return Err(LaunchError::NoCommand);
     }
-    let open = |name: &str| {
-        let path = spec.sandbox.join(name);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| LaunchError::Sandbox {
-                path: path.display().to_string(),
-                source,
-            })
-    };
-    let stdout = open("stdout")?;
-    let stderr = open("stderr")?;
+    let stdout = open_output(spec.sandbox, "stdout")?;
+    let stderr = open_output(spec.sandbox, "stderr")?;
     let mut cmd = if spec.command.shell.unwrap_or(true) {
         let mut c = tokio::process::Command::new("/bin/sh");
         c.arg("-c").arg(&value);

@@ -47,6 +47,7 @@ pub mod paths;
 mod state;
 pub mod status_updates;
 mod views;
+mod zygote;
 
 pub use agent::{Agent, AgentHandle};
 pub use flags::{AgentFlags, RecoverMode};

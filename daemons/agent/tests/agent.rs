@@ -555,3 +555,147 @@ async fn checkpointed_reservations_survive_a_restart() {
     assert_eq!(reported, expected);
     agent.shutdown().await;
 }
+
+/// The process whose working directory is `dir` and whose parent's is not: the executor of
+/// that sandbox (its task's processes run there too, below it).
+fn executor_in(dir: &str) -> Option<(i32, i32)> {
+    let cwd = |pid: i32| std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let parent = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| cwd(pid).is_some_and(|c| c == std::path::Path::new(dir)))
+        .find_map(|pid| {
+            let ppid = parent(pid)?;
+            (cwd(ppid).is_none_or(|c| c != std::path::Path::new(dir))).then_some((pid, ppid))
+        })
+}
+
+fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_executors_are_forked_by_the_zygote_which_reports_their_exit() {
+    let work = tempfile::tempdir().unwrap();
+    let master = FakeMaster::start().await;
+    let agent = start_agent(work.path(), &master, 0).await;
+    let aid = agent.agent_id().await.unwrap();
+    let base = format!("http://{}", agent.http_addr());
+    master.run_task(
+        framework("fw-z", false),
+        common::command_task(
+            "zz",
+            "echo from-the-zygote $MESOS_EXECUTOR_ID $MESOS_EXECUTOR_SERVE_ZYGOTE.; sleep 30",
+            &aid,
+        ),
+    );
+    for state in [TaskState::TaskStarting, TaskState::TaskRunning] {
+        let uuid = master.wait_update("zz", state, T).await;
+        master.ack("fw-z", "zz", uuid);
+    }
+    let directory = eventually("executor directory", T, || async {
+        let (_, s) = get_json(&format!("{base}/state")).await;
+        s["frameworks"][0]["executors"][0]["directory"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .await;
+    let (executor, parent) =
+        eventually("executor process", T, || async { executor_in(&directory) }).await;
+    // Forked by the zygote (a `mesos-executor` that is this agent's child), not by the agent.
+    assert_eq!(comm(executor), "mesos-executor");
+    assert_eq!(comm(parent), "mesos-executor", "parent {parent}");
+    let grandparent = std::fs::read_to_string(format!("/proc/{parent}/stat")).unwrap();
+    let grandparent: u32 = grandparent
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(grandparent, std::process::id());
+    // The child got the sandbox's stdout and the executor's environment (without the
+    // zygote's own variable).
+    let out = eventually("task output", T, || async {
+        let text = std::fs::read_to_string(format!("{directory}/stdout")).ok()?;
+        text.contains("from-the-zygote").then_some(text)
+    })
+    .await;
+    assert_eq!(out.trim(), "from-the-zygote zz .");
+    // Killing the executor: the zygote reports the signal as its wait status.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(executor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let exited = master
+        .wait_for("EXECUTOR_EXITED", T, |m| {
+            m.r#type == Some(AgentType::ExecutorExited as i32)
+        })
+        .await;
+    assert_eq!(exited.executor_exited.unwrap().status, Some(9));
+    let failed = master.wait_update("zz", TaskState::TaskFailed, T).await;
+    master.ack("fw-z", "zz", failed);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_run_without_a_zygote_when_the_launcher_cannot_be_one() {
+    // A `mesos-executor` that never serves as a zygote (as Apache Mesos's would not): the
+    // agent falls back to starting each executor.
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("mesos-executor");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nunset {}\nexec {} \"$@\"\n",
+            mesos_executors::zygote::wire::ZYGOTE_ENV,
+            env!("CARGO_BIN_EXE_mesos-executor")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let master = FakeMaster::start().await;
+    let mut flags = mesos_agent::AgentFlags::default_for_tests(
+        work.path().join("work"),
+        master.addr.to_string(),
+    )
+    .with_launcher_dir(&bin)
+    .with_resources("cpus:2;mem:1024;disk:1024");
+    flags.executor_registration_timeout = "10secs".parse().unwrap();
+    let agent = mesos_agent::Agent::start(flags).await.unwrap();
+    let aid = agent.agent_id().await.unwrap();
+    for id in ["a", "b"] {
+        master.run_task(
+            framework("fw-nz", false),
+            common::command_task(id, "exit 0", &aid),
+        );
+    }
+    for id in ["a", "b"] {
+        for state in [
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFinished,
+        ] {
+            let uuid = master.wait_update(id, state, T).await;
+            master.ack("fw-nz", id, uuid);
+        }
+    }
+    agent.shutdown().await;
+}

@@ -14,9 +14,13 @@ use mesos_executor_sdk::{Config, ExecutorError};
 
 use crate::runner::{self, Mode, Options};
 
-/// The `mesos-executor` program.
+/// The `mesos-executor` program (or, when the agent asks for one, its executor zygote:
+/// [`crate::zygote`]).
 #[must_use]
 pub fn main() -> ExitCode {
+    if crate::zygote::requested() {
+        return crate::zygote::serve();
+    }
     crate::program_main(Mode::Command, "mesos-executor")
 }
 

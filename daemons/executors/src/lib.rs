@@ -20,6 +20,9 @@ mod runner;
 
 pub mod command;
 pub mod default_executor;
+// Forking needs `unsafe`; it is confined to this module.
+#[allow(unsafe_code)]
+pub mod zygote;
 
 use std::process::ExitCode;
 
@@ -28,6 +31,11 @@ use mesos_executor_sdk::Config;
 /// The body of both programs: logging to stderr, configuration from the environment, a tokio
 /// runtime, the run loop.
 fn program_main(mode: runner::Mode, name: &str) -> ExitCode {
+    ExitCode::from(executor_main(mode, name))
+}
+
+/// [`program_main`] with the exit code as a number, for executors forked by the zygote.
+fn executor_main(mode: runner::Mode, name: &str) -> u8 {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -40,7 +48,7 @@ fn program_main(mode: runner::Mode, name: &str) -> ExitCode {
         Ok(config) => config,
         Err(error) => {
             tracing::error!(%error, "{name}: cannot read the executor environment");
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     if let Err(error) = nix::sys::prctl::set_child_subreaper(true) {
@@ -54,7 +62,7 @@ fn program_main(mode: runner::Mode, name: &str) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "{name}: cannot start the runtime");
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     let options = runner::Options {
@@ -63,10 +71,10 @@ fn program_main(mode: runner::Mode, name: &str) -> ExitCode {
     };
     tracing::info!(executor = %config.executor_id.value, framework = %config.framework_id.value, agent = %config.agent_endpoint, "{name} starting");
     match runtime.block_on(runner::run(config, options)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(error) => {
             tracing::error!(%error, "{name} failed");
-            ExitCode::FAILURE
+            1
         }
     }
 }
