@@ -28,6 +28,21 @@ use std::process::ExitCode;
 
 use mesos_executor_sdk::Config;
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Executors forked by the zygote
+/// inherit its subscriber (set up once, before the first fork) and skip this.
+fn init_logging(ansi: bool) {
+    if tracing::dispatcher::has_been_set() {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
+}
+
 /// The body of both programs: logging to stderr, configuration from the environment, a tokio
 /// runtime, the run loop.
 fn program_main(mode: runner::Mode, name: &str) -> ExitCode {
@@ -36,14 +51,8 @@ fn program_main(mode: runner::Mode, name: &str) -> ExitCode {
 
 /// [`program_main`] with the exit code as a number, for executors forked by the zygote.
 fn executor_main(mode: runner::Mode, name: &str) -> u8 {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // The agent points stderr at the sandbox's `stderr` file: no colour codes there.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    // The agent points stderr at the sandbox's `stderr` file: no colour codes there.
+    init_logging(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

@@ -87,9 +87,11 @@ impl Zygote {
     }
 
     fn run(&mut self) -> Result<(), Errno> {
-        // Warm what every executor would otherwise detect again after exec.
+        // Warm what every executor would otherwise set up again: CPU feature detection and
+        // the log subscriber (its writer is fd 2, which each child points at its sandbox).
         #[cfg(target_arch = "x86_64")]
         let _ = std::arch::is_x86_feature_detected!("avx2");
+        crate::init_logging(false);
         self.send(&FromZygote::Ready)?;
         let mut buf = vec![0u8; MAX_MESSAGE];
         loop {
