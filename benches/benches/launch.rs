@@ -117,9 +117,9 @@ fn spawn_rate(seconds: f64) -> f64 {
     total as f64 / seconds
 }
 
-async fn measure(tasks: usize, agents: usize, checkpoint: bool) -> f64 {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = dir.path().join("bin");
+/// Runs one configuration in `dir` (left in place: see `main`).
+async fn measure(dir: &Path, tasks: usize, agents: usize, checkpoint: bool) -> f64 {
+    let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
     // The executor binary: `$LAUNCH_BENCH_EXECUTOR` when set (e.g. a release build of the
     // agent package's `mesos-executor`), else this bench binary, which runs as the executor
@@ -134,7 +134,7 @@ async fn measure(tasks: usize, agents: usize, checkpoint: bool) -> f64 {
     let mut handles = Vec::new();
     for i in 0..agents {
         let mut agent_flags = mesos_agent::AgentFlags::default_for_tests(
-            dir.path().join(format!("agent{i}")),
+            dir.join(format!("agent{i}")),
             master.addr().to_string(),
         )
         .with_launcher_dir(&bin)
@@ -210,8 +210,14 @@ fn main() -> ExitCode {
     } else {
         &[(1, false), (1, true), (4, false), (4, true)]
     };
-    for &(agents, checkpoint) in configs {
-        let rate = runtime.block_on(measure(tasks, agents, checkpoint));
+    // Every configuration's work directory is kept until all have run: removing tens of
+    // thousands of sandboxes right before the next configuration would charge it for the
+    // filesystem's clean-up (on ext4 without a journal, inode allocation skips recently
+    // freed inodes one by one).
+    let work = tempfile::tempdir().expect("tempdir");
+    for (i, &(agents, checkpoint)) in configs.iter().enumerate() {
+        let dir = work.path().join(format!("run{i}"));
+        let rate = runtime.block_on(measure(&dir, tasks, agents, checkpoint));
         println!("    = {:.2} of the spawn rate", rate / spawn);
     }
     ExitCode::SUCCESS
