@@ -380,6 +380,9 @@ mod tests {
             .unwrap();
         assert!(!f.strict);
         assert_eq!(f.recover, RecoverMode::Cleanup);
+        assert!(f.executor_zygote);
+        let f = AgentFlags::try_parse_from(["mesos-agent", "--executor_zygote=false"]).unwrap();
+        assert!(!f.executor_zygote);
         assert!(AgentFlags::try_parse_from(["mesos-agent", "--gc_delay=3"]).is_err());
     }
 
