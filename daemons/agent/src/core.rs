@@ -182,6 +182,10 @@ struct PrepareRun {
     /// The encoded `ExecutorInfo`.
     info: Vec<u8>,
     durability: checkpoint::Durability,
+    /// The first tasks' checkpoints (`task.info` paths and encoded `Task`s) of a
+    /// checkpointing framework: written (with fsync) here, before the executor can get them,
+    /// and on the blocking pool rather than one by one on the agent's event loop.
+    task_infos: Vec<(std::path::PathBuf, Vec<u8>)>,
 }
 
 impl PrepareRun {
@@ -210,6 +214,11 @@ impl PrepareRun {
         .and_then(|()| checkpoint::checkpoint_run_start(layout, agent_id, key))
         {
             tracing::error!("cannot checkpoint executor {}: {e}", key.executor_id);
+        }
+        for (path, bytes) in &self.task_infos {
+            if let Err(e) = checkpoint::write_atomic(path, bytes) {
+                tracing::error!("cannot checkpoint task {}: {e}", path.display());
+            }
         }
         Ok(())
     }
@@ -753,7 +762,7 @@ impl Core {
             }
             Some(_) => {}
             None => {
-                if let Err(e) = self.launch_executor(fid, info, command, now) {
+                if let Err(e) = self.launch_executor(fid, info, command, &tasks, now) {
                     for t in &tasks {
                         let status = self.agent_status(
                             &t.task_id,
@@ -769,7 +778,8 @@ impl Core {
             }
         }
         let fw = self.frameworks.get_mut(fid).expect("ensured");
-        let checkpoint = fw.checkpoint();
+        // A new executor's launch checkpoints its first tasks (see `PrepareRun`).
+        let checkpoint = fw.checkpoint() && exists.is_some();
         let executor = fw.executors.get_mut(&eid).expect("exists or launched");
         let executor_id = (!executor.command_executor).then(|| eid.clone());
         for t in &tasks {
@@ -868,6 +878,7 @@ impl Core {
         fid: &str,
         info: ExecutorInfo,
         command: bool,
+        tasks: &[TaskInfo],
         now: Instant,
     ) -> Result<(), String> {
         let aid = self.aid();
@@ -878,6 +889,7 @@ impl Core {
             container_id: uuid::Uuid::new_v4().to_string(),
         };
         let directory = self.layout.sandbox(&aid, &key);
+        let checkpointing = self.frameworks.get(fid).is_some_and(|f| f.checkpoint());
         // The sandbox and the executor's checkpoint are written off the agent's event loop
         // (on the blocking pool, before the executor starts), so that launching thousands of
         // executors does not serialise every event behind the filesystem.
@@ -888,9 +900,21 @@ impl Core {
             key: key.clone(),
             sandbox: directory.clone(),
             info: prost::Message::encode_to_vec(&info),
-            durability: checkpoint::Durability::for_framework(
-                self.frameworks.get(fid).is_some_and(|f| f.checkpoint()),
-            ),
+            durability: checkpoint::Durability::for_framework(checkpointing),
+            task_infos: if checkpointing {
+                let executor_id = (!command).then_some(eid.as_str());
+                tasks
+                    .iter()
+                    .map(|t| {
+                        (
+                            self.layout.task_info(&aid, &key, &t.task_id.value),
+                            prost::Message::encode_to_vec(&new_task(t, fid, executor_id, &aid)),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
         let fw = &self.frameworks[fid];
         let executor = Executor {
