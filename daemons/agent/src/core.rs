@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -952,11 +951,10 @@ impl Core {
             .unwrap_or_default();
         let events = self.events.clone();
         // Only the built-in command executor is forked by the zygote.
-        let zygotes = self.zygotes.clone().filter(|_| {
-            command
-                && command_info.value.as_deref().map(Path::new)
-                    == Some(self.flags.launcher_dir().join("mesos-executor").as_path())
-        });
+        let zygotes = self
+            .zygotes
+            .clone()
+            .filter(|z| command && z.serves(&command_info));
         tracing::info!(
             "launching executor {eid} of framework {fid} in {}",
             sandbox.display()

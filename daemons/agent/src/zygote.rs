@@ -58,6 +58,12 @@ impl Zygotes {
         }
     }
 
+    /// Whether `command` starts the program this zygote forks (the built-in command
+    /// executor); anything else is exec'd.
+    pub(crate) fn serves(&self, command: &mesos_core::proto::v1::CommandInfo) -> bool {
+        command.value.as_deref().map(Path::new) == Some(self.program.as_path())
+    }
+
     /// Launches the command executor `spec` describes through the zygote, or `None` when there
     /// is no zygote and the caller should exec it.
     pub(crate) async fn launch(
@@ -279,6 +285,15 @@ impl Client {
             table.launches.insert(request.id, (pid_tx, exit_tx));
         }
         let bytes = request.encode();
+        if bytes.len() > MAX_MESSAGE {
+            if let Ok(mut table) = self.table.lock() {
+                table.launches.remove(&request.id);
+            }
+            return Err(spawn_error(format!(
+                "the executor's environment takes {} bytes, more than the zygote accepts ({MAX_MESSAGE})",
+                bytes.len()
+            )));
+        }
         let fds = [stdout.as_fd().as_raw_fd(), stderr.as_fd().as_raw_fd()];
         let sent = self
             .socket

@@ -161,14 +161,18 @@ async fn command_task_goes_through_mesos_executor() {
     );
     // The real command executor reports STARTING, RUNNING, then FAILED for `exit 3`; the
     // agent forwards one update at a time, each after the previous one is acknowledged.
-    for state in [
-        TaskState::TaskStarting,
-        TaskState::TaskRunning,
-        TaskState::TaskFailed,
-    ] {
-        let uuid = master.wait_update("cmd", state, T).await;
-        master.ack("fw-3", "cmd", uuid);
-    }
+    master
+        .ack_states(
+            "fw-3",
+            "cmd",
+            &[
+                TaskState::TaskStarting,
+                TaskState::TaskRunning,
+                TaskState::TaskFailed,
+            ],
+            T,
+        )
+        .await;
     agent.shutdown().await;
 }
 
@@ -560,23 +564,26 @@ async fn checkpointed_reservations_survive_a_restart() {
 /// that sandbox (its task's processes run there too, below it).
 fn executor_in(dir: &str) -> Option<(i32, i32)> {
     let cwd = |pid: i32| std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
-    let parent = |pid: i32| -> Option<i32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat.rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
     std::fs::read_dir("/proc")
         .ok()?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| cwd(pid).is_some_and(|c| c == std::path::Path::new(dir)))
         .find_map(|pid| {
-            let ppid = parent(pid)?;
+            let ppid = parent_pid(pid)?;
             (cwd(ppid).is_none_or(|c| c != std::path::Path::new(dir))).then_some((pid, ppid))
         })
+}
+
+/// The parent's pid, from `/proc/<pid>/stat` (the field after the state, which follows the
+/// parenthesised command name).
+fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn comm(pid: i32) -> String {
@@ -601,10 +608,14 @@ async fn command_executors_are_forked_by_the_zygote_which_reports_their_exit() {
             &aid,
         ),
     );
-    for state in [TaskState::TaskStarting, TaskState::TaskRunning] {
-        let uuid = master.wait_update("zz", state, T).await;
-        master.ack("fw-z", "zz", uuid);
-    }
+    master
+        .ack_states(
+            "fw-z",
+            "zz",
+            &[TaskState::TaskStarting, TaskState::TaskRunning],
+            T,
+        )
+        .await;
     let directory = eventually("executor directory", T, || async {
         let (_, s) = get_json(&format!("{base}/state")).await;
         s["frameworks"][0]["executors"][0]["directory"]
@@ -617,17 +628,10 @@ async fn command_executors_are_forked_by_the_zygote_which_reports_their_exit() {
     // Forked by the zygote (a `mesos-executor` that is this agent's child), not by the agent.
     assert_eq!(comm(executor), "mesos-executor");
     assert_eq!(comm(parent), "mesos-executor", "parent {parent}");
-    let grandparent = std::fs::read_to_string(format!("/proc/{parent}/stat")).unwrap();
-    let grandparent: u32 = grandparent
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(grandparent, std::process::id());
+    assert_eq!(
+        parent_pid(parent).and_then(|p| u32::try_from(p).ok()),
+        Some(std::process::id())
+    );
     // The child got the sandbox's stdout and the executor's environment (without the
     // zygote's own variable).
     let out = eventually("task output", T, || async {
@@ -672,14 +676,8 @@ async fn tasks_run_without_a_zygote_when_the_launcher_cannot_be_one() {
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let master = FakeMaster::start().await;
-    let mut flags = mesos_agent::AgentFlags::default_for_tests(
-        work.path().join("work"),
-        master.addr.to_string(),
-    )
-    .with_launcher_dir(&bin)
-    .with_resources("cpus:2;mem:1024;disk:1024");
-    flags.executor_registration_timeout = "10secs".parse().unwrap();
-    let agent = mesos_agent::Agent::start(flags).await.unwrap();
+    let agent =
+        common::start_agent_with_launcher(&work.path().join("work"), &master, 0, &bin).await;
     let aid = agent.agent_id().await.unwrap();
     for id in ["a", "b"] {
         master.run_task(
@@ -688,14 +686,18 @@ async fn tasks_run_without_a_zygote_when_the_launcher_cannot_be_one() {
         );
     }
     for id in ["a", "b"] {
-        for state in [
-            TaskState::TaskStarting,
-            TaskState::TaskRunning,
-            TaskState::TaskFinished,
-        ] {
-            let uuid = master.wait_update(id, state, T).await;
-            master.ack("fw-nz", id, uuid);
-        }
+        master
+            .ack_states(
+                "fw-nz",
+                id,
+                &[
+                    TaskState::TaskStarting,
+                    TaskState::TaskRunning,
+                    TaskState::TaskFinished,
+                ],
+                T,
+            )
+            .await;
     }
     agent.shutdown().await;
 }

@@ -169,9 +169,15 @@ impl Zygote {
         let request = match LaunchRequest::decode(bytes) {
             Ok(r) => r,
             Err(error) => {
-                // Nothing to answer to without an id; the agent's request times out.
                 eprintln!("mesos-executor zygote: {error}");
-                return Ok(());
+                return match LaunchRequest::peek_id(bytes) {
+                    Some(id) => self.send(&FromZygote::Failed {
+                        id,
+                        error: format!("malformed launch request: {error}"),
+                    }),
+                    // Not a request at all: nobody waits for an answer.
+                    None => Ok(()),
+                };
             }
         };
         let [stdout, stderr]: [OwnedFd; 2] = match fds.try_into() {

@@ -205,6 +205,21 @@ impl FakeMaster {
         });
     }
 
+    /// Waits for each of `states` of `task` in turn, acknowledging each (the agent forwards
+    /// the next update only once the previous one is acknowledged).
+    pub async fn ack_states(
+        &self,
+        framework: &str,
+        task: &str,
+        states: &[TaskState],
+        timeout: Duration,
+    ) {
+        for &state in states {
+            let uuid = self.wait_update(task, state, timeout).await;
+            self.ack(framework, task, uuid);
+        }
+    }
+
     pub fn run_task(&self, framework: FrameworkInfo, task: TaskInfo) {
         self.send(MasterMessage {
             r#type: Some(MasterType::RunTask as i32),
@@ -310,8 +325,18 @@ pub async fn start_agent(
     master: &FakeMaster,
     port: u16,
 ) -> AgentHandle {
+    start_agent_with_launcher(work_dir, master, port, &launcher_dir()).await
+}
+
+/// [`start_agent`] with the executors of `launcher_dir`.
+pub async fn start_agent_with_launcher(
+    work_dir: &std::path::Path,
+    master: &FakeMaster,
+    port: u16,
+    launcher_dir: &std::path::Path,
+) -> AgentHandle {
     let mut flags = AgentFlags::default_for_tests(work_dir, master.addr.to_string())
-        .with_launcher_dir(launcher_dir())
+        .with_launcher_dir(launcher_dir)
         .with_resources("cpus:2;mem:1024;disk:1024;ports:[31000-31100]")
         .with_port(port);
     flags.executor_registration_timeout = "10secs".parse().unwrap();

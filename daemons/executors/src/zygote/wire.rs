@@ -93,6 +93,14 @@ impl LaunchRequest {
         out
     }
 
+    /// The id of a request datagram that may not decode as a whole, so that even a malformed
+    /// request gets an answer.
+    #[must_use]
+    pub fn peek_id(bytes: &[u8]) -> Option<u64> {
+        let mut r = Reader(bytes);
+        (r.u8().ok()? == LAUNCH).then(|| r.u64().ok()).flatten()
+    }
+
     /// Reads a request datagram.
     ///
     /// # Errors
@@ -287,5 +295,8 @@ mod tests {
         let n = request.len();
         request[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(LaunchRequest::decode(&request), Err(WireError::Truncated));
+        assert_eq!(LaunchRequest::peek_id(&request), Some(1));
+        assert_eq!(LaunchRequest::peek_id(b"L12"), None);
+        assert_eq!(LaunchRequest::peek_id(b"S123456789"), None);
     }
 }
