@@ -96,6 +96,13 @@ impl Agent {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (id_tx, id_rx) = watch::channel(None);
         let checkpointed = crate::checkpointed_resources::load(&layout.checkpointed_resources())?;
+        let syncer = crate::syncer::Syncer::start(&layout.meta()).map_err(|e| AgentError::Io {
+            what: format!(
+                "start the checkpoint syncer for {}",
+                layout.meta().display()
+            ),
+            source: e,
+        })?;
         let mut core = Core::new(
             flags.clone(),
             layout.clone(),
@@ -106,6 +113,7 @@ impl Agent {
             events_tx.clone(),
             id_tx,
             isolator,
+            syncer,
         )?;
         // One cache directory per agent, so agents sharing a host never empty each other's.
         let cache_dir =
@@ -119,7 +127,7 @@ impl Agent {
         }
 
         let now = Instant::now();
-        let recovered = checkpoint::recover(&layout).map_err(|e| AgentError::Io {
+        let recovered = checkpoint::recover(&layout, &core.volatile).map_err(|e| AgentError::Io {
             what: "read checkpointed state".into(),
             source: e,
         });
@@ -175,6 +183,8 @@ async fn run(mut core: Core, mut events: mpsc::UnboundedReceiver<Event>, master:
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut link: Option<AbortOnDrop> = None;
+    let mut durable = core.syncer.durable();
+    let mut syncer_alive = true;
     loop {
         if !core.link_started && core.recovery_deadline.is_none() {
             core.link_started = true;
@@ -203,6 +213,19 @@ async fn run(mut core: Core, mut events: mpsc::UnboundedReceiver<Event>, master:
             _ = tick.tick() => {
                 core.tick(Instant::now());
                 core.flush();
+            }
+            changed = durable.changed(), if syncer_alive => {
+                match changed {
+                    Ok(()) => {
+                        let generation = *durable.borrow_and_update();
+                        core.synced(generation);
+                    }
+                    Err(_) => {
+                        tracing::error!("the checkpoint syncer stopped; updates are sent unsynced");
+                        syncer_alive = false;
+                        core.synced(u64::MAX);
+                    }
+                }
             }
         }
         if core.stopped {

@@ -1,6 +1,6 @@
 //! Checkpoints under `<work_dir>/meta`: small protobuf files written atomically, and per-task
-//! append-only logs of status updates and acknowledgements. Appends are fsynced in batches by
-//! [`UpdateLog::sync`], which the agent calls once per burst of events.
+//! append-only logs of status updates and acknowledgements. Appends are made durable in batches
+//! by the agent's [`crate::syncer::Syncer`] (one `syncfs` per group of bursts of events).
 //!
 //! Log record: one kind byte (`U` update, `A` acknowledgement), then a RecordIO record whose
 //! payload is the `TaskStatus` or the 16-byte uuid. A torn tail is ignored on reading.
@@ -142,15 +142,19 @@ pub fn read_log(path: &Path) -> io::Result<Vec<LogRecord>> {
     Ok(out)
 }
 
-/// Appends to task update logs, keeping files open and fsyncing them together.
+/// Appends to task update logs, keeping files open; durability is the caller's business (see
+/// [`UpdateLog::take_unsynced`]).
 #[derive(Debug, Default)]
 pub struct UpdateLog {
     open: HashMap<PathBuf, File>,
-    dirty: HashSet<PathBuf>,
+    unsynced: bool,
 }
 
 impl UpdateLog {
-    /// Appends one record (not yet durable: call [`UpdateLog::sync`]).
+    /// Appends one record, written but not yet durable. Only updates make the log need a
+    /// sync before what depends on them (forwarding the update) may happen: a lost
+    /// acknowledgement only means the update is sent again after a restart, which the
+    /// protocol allows, so acknowledgements never wait for the disk.
     pub fn append(&mut self, path: &Path, record: &LogRecord) -> io::Result<()> {
         if !self.open.contains_key(path) {
             if let Some(parent) = path.parent() {
@@ -161,36 +165,19 @@ impl UpdateLog {
         }
         let f = self.open.get_mut(path).expect("inserted above");
         f.write_all(&encode_record(record))?;
-        self.dirty.insert(path.to_path_buf());
+        if matches!(record, LogRecord::Update(_)) {
+            self.unsynced = true;
+        }
         Ok(())
     }
 
-    /// Whether appends are waiting for [`UpdateLog::sync`].
-    pub fn is_dirty(&self) -> bool {
-        !self.dirty.is_empty()
-    }
-
-    /// Makes every append so far durable, one fsync per touched file.
-    pub fn sync(&mut self) -> io::Result<()> {
-        let mut result = Ok(());
-        for path in self.dirty.drain() {
-            if let Some(f) = self.open.get(&path)
-                && let Err(e) = f.sync_data()
-            {
-                result = Err(e);
-            }
-        }
-        result
+    /// Whether updates were appended since the last call (they need a sync), and forgets it.
+    pub fn take_unsynced(&mut self) -> bool {
+        std::mem::take(&mut self.unsynced)
     }
 
     /// Closes a finished task's log.
     pub fn close(&mut self, path: &Path) {
-        if self.dirty.contains(path) {
-            if let Some(f) = self.open.get(path) {
-                let _ = f.sync_data();
-            }
-            self.dirty.remove(path);
-        }
         self.open.remove(path);
     }
 }
@@ -288,8 +275,9 @@ fn dir_names(path: &Path) -> io::Result<Vec<String>> {
     }
 }
 
-/// Reads the checkpoint of the latest agent, if there is one.
-pub fn recover(layout: &Layout) -> io::Result<Option<RecoveredAgent>> {
+/// Reads the checkpoint of the latest agent, if there is one: frameworks that checkpoint from
+/// `layout`, the others' executors from `volatile` (the runtime directory's tree).
+pub fn recover(layout: &Layout, volatile: &Layout) -> io::Result<Option<RecoveredAgent>> {
     let link = layout.latest_agent_link();
     let target = match fs::read_link(&link) {
         Ok(t) => t,
@@ -304,21 +292,42 @@ pub fn recover(layout: &Layout) -> io::Result<Option<RecoveredAgent>> {
         return Ok(None);
     };
     let info = read_message::<AgentInfo>(&layout.agent_info(&agent_id))?;
+    let mut frameworks = recover_frameworks(layout, &agent_id)?;
+    for (fid, found) in recover_frameworks(volatile, &agent_id)? {
+        let framework = frameworks.entry(fid).or_insert_with(|| RecoveredFramework {
+            info: found.info.clone(),
+            executors: BTreeMap::new(),
+        });
+        for (eid, executor) in found.executors {
+            framework.executors.entry(eid).or_insert(executor);
+        }
+    }
+    Ok(Some(RecoveredAgent {
+        agent_id,
+        info,
+        frameworks,
+    }))
+}
+
+fn recover_frameworks(
+    layout: &Layout,
+    agent_id: &str,
+) -> io::Result<BTreeMap<String, RecoveredFramework>> {
     let mut frameworks = BTreeMap::new();
-    for fid in dir_names(&layout.frameworks_meta(&agent_id))? {
-        let Some(finfo) = read_message::<FrameworkInfo>(&layout.framework_info(&agent_id, &fid))?
+    for fid in dir_names(&layout.frameworks_meta(agent_id))? {
+        let Some(finfo) = read_message::<FrameworkInfo>(&layout.framework_info(agent_id, &fid))?
         else {
             continue;
         };
         let mut executors = BTreeMap::new();
-        let exec_root = layout.framework_meta(&agent_id, &fid).join("executors");
+        let exec_root = layout.framework_meta(agent_id, &fid).join("executors");
         for eid in dir_names(&exec_root)? {
             let Some(einfo) =
-                read_message::<ExecutorInfo>(&layout.executor_info(&agent_id, &fid, &eid))?
+                read_message::<ExecutorInfo>(&layout.executor_info(agent_id, &fid, &eid))?
             else {
                 continue;
             };
-            let runs_dir = layout.executor_meta(&agent_id, &fid, &eid).join("runs");
+            let runs_dir = layout.executor_meta(agent_id, &fid, &eid).join("runs");
             let latest = fs::read_link(runs_dir.join("latest"))
                 .ok()
                 .and_then(|t| t.file_name().and_then(|n| n.to_str()).map(str::to_string));
@@ -330,7 +339,7 @@ pub fn recover(layout: &Layout) -> io::Result<Option<RecoveredAgent>> {
                         executor_id: eid.clone(),
                         container_id: cid.clone(),
                     };
-                    Some(recover_run(layout, &agent_id, &key)?)
+                    Some(recover_run(layout, agent_id, &key)?)
                 }
             };
             executors.insert(eid, RecoveredExecutor { info: einfo, run });
@@ -343,11 +352,7 @@ pub fn recover(layout: &Layout) -> io::Result<Option<RecoveredAgent>> {
             },
         );
     }
-    Ok(Some(RecoveredAgent {
-        agent_id,
-        info,
-        frameworks,
-    }))
+    Ok(frameworks)
 }
 
 fn recover_run(layout: &Layout, agent_id: &str, key: &RunKey) -> io::Result<RecoveredRun> {
@@ -411,7 +416,8 @@ mod tests {
         };
         log.append(&path, &LogRecord::Update(s.clone())).unwrap();
         log.append(&path, &LogRecord::Ack(vec![7; 16])).unwrap();
-        log.sync().unwrap();
+        assert!(log.take_unsynced());
+        assert!(!log.take_unsynced());
         log.close(&path);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"U99\nabc").unwrap();

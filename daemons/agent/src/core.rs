@@ -31,6 +31,7 @@ use crate::launcher::{self, Isolator, LaunchSpec, Spawned};
 use crate::paths::{Layout, RunKey, relink, valid_id};
 use crate::state::{Executor, ExecutorConn, ExecutorState, Framework, Termination, new_task};
 use crate::status_updates::{Forward, StatusUpdateManager, is_terminal};
+use crate::syncer::Syncer;
 
 /// Completed frameworks remembered (`MAX_COMPLETED_FRAMEWORKS`).
 const MAX_COMPLETED_FRAMEWORKS: usize = 50;
@@ -65,11 +66,15 @@ pub(crate) enum Event {
     },
 }
 
-/// Effects that wait for checkpoints to be durable.
+/// Sends that wait for checkpoints to be durable, or only for those queued before them.
 #[allow(clippy::large_enum_variant)] // a handful per event batch
 enum Deferred {
-    ToMaster(AgentMessage),
-    ToExecutor(RunKey, ExecutorEvent),
+    /// A status update for the master, sent while registered.
+    Update(AgentMessage),
+    /// Any other message for whatever master link is up.
+    Link(AgentMessage),
+    /// An event for an executor's connection.
+    Executor(RunKey, ExecutorEvent),
 }
 
 /// Counters for `/metrics/snapshot`.
@@ -100,7 +105,11 @@ struct MasterConn {
 /// Everything the agent knows.
 pub(crate) struct Core {
     pub flags: Arc<AgentFlags>,
+    /// Sandboxes, and checkpoints of frameworks that checkpoint (under `<work_dir>/meta`).
     pub layout: Layout,
+    /// The same sandboxes, with records of the other frameworks' executors under
+    /// `<runtime_dir>/meta` (see [`Layout::with_runtime_meta`]).
+    pub volatile: Layout,
     pub agent_id: Option<String>,
     pub hostname: String,
     pub addr: SocketAddr,
@@ -128,7 +137,14 @@ pub(crate) struct Core {
     pub stopped: bool,
     isolator: Arc<dyn Isolator>,
     log: UpdateLog,
+    /// Makes checkpoints durable in groups, off the event loop.
+    pub syncer: Syncer,
+    /// The newest checkpoint generation known to be durable.
+    durable: u64,
+    /// What this burst of events wants sent, in order.
     deferred: Vec<Deferred>,
+    /// Sends waiting for a checkpoint generation to be durable, in order.
+    outbox: VecDeque<(u64, Deferred)>,
     master: Option<MasterConn>,
     gc: Vec<crate::gc::Scheduled>,
     /// Executor launches started and not yet subscribed or ended.
@@ -180,10 +196,12 @@ struct PrepareRun {
     sandbox: std::path::PathBuf,
     /// The encoded `ExecutorInfo`.
     info: Vec<u8>,
+    /// Whether the framework checkpoints: then the launch waits for a group sync of what
+    /// `run` wrote before the executor starts.
     durability: checkpoint::Durability,
     /// The first tasks' checkpoints (`task.info` paths and encoded `Task`s) of a
-    /// checkpointing framework: written (with fsync) here, before the executor can get them,
-    /// and on the blocking pool rather than one by one on the agent's event loop.
+    /// checkpointing framework: written here, before the executor can get them, and on the
+    /// blocking pool rather than one by one on the agent's event loop.
     task_infos: Vec<(std::path::PathBuf, Vec<u8>)>,
 }
 
@@ -205,17 +223,20 @@ impl PrepareRun {
         self.isolator
             .prepare(&key.container_id, sandbox)
             .map_err(|e| format!("isolator failed to prepare the container: {e}"))?;
+        // Durability comes from the group sync the launch waits for (see `durability`).
         if let Err(e) = checkpoint::write_replacing(
             &layout.executor_info(agent_id, &key.framework_id, &key.executor_id),
             &self.info,
-            self.durability,
+            checkpoint::Durability::Unsynced,
         )
         .and_then(|()| checkpoint::checkpoint_run_start(layout, agent_id, key))
         {
             tracing::error!("cannot checkpoint executor {}: {e}", key.executor_id);
         }
         for (path, bytes) in &self.task_infos {
-            if let Err(e) = checkpoint::write_atomic(path, bytes) {
+            if let Err(e) =
+                checkpoint::write_replacing(path, bytes, checkpoint::Durability::Unsynced)
+            {
                 tracing::error!("cannot checkpoint task {}: {e}", path.display());
             }
         }
@@ -235,6 +256,7 @@ impl Core {
         events: mpsc::UnboundedSender<Event>,
         agent_id_tx: watch::Sender<Option<String>>,
         isolator: Arc<dyn Isolator>,
+        syncer: Syncer,
     ) -> Result<Core, crate::checkpointed_resources::CheckpointedError> {
         let resources = crate::checkpointed_resources::apply(&static_resources, &checkpointed)?;
         let zygotes = flags.executor_zygote.then(|| {
@@ -242,9 +264,11 @@ impl Core {
                 flags.launcher_dir().join("mesos-executor"),
             ))
         });
+        let volatile = layout.with_runtime_meta(flags.runtime_dir());
         Ok(Core {
             flags,
             layout,
+            volatile,
             agent_id: None,
             hostname,
             addr,
@@ -267,7 +291,10 @@ impl Core {
             stopped: false,
             isolator,
             log: UpdateLog::default(),
+            syncer,
+            durable: 0,
             deferred: Vec::new(),
+            outbox: VecDeque::new(),
             master: None,
             gc: Vec::new(),
             fetcher_cache: None,
@@ -394,6 +421,15 @@ impl Core {
     }
 
     fn send_master(&mut self, msg: AgentMessage) {
+        // Nothing overtakes a status update still waiting for its checkpoint.
+        if !self.deferred.is_empty() || !self.outbox.is_empty() {
+            self.deferred.push(Deferred::Link(msg));
+            return;
+        }
+        self.send_link(msg);
+    }
+
+    fn send_link(&mut self, msg: AgentMessage) {
         if let Some(m) = &self.master
             && m.tx.send(msg).is_err()
         {
@@ -538,20 +574,41 @@ impl Core {
 
     // ---- launching --------------------------------------------------------------------------
 
+    /// Where a framework's executors are recorded: the work_dir's checkpoint when it
+    /// checkpoints, the runtime directory otherwise.
+    fn meta_layout(&self, checkpoint: bool) -> &Layout {
+        if checkpoint {
+            &self.layout
+        } else {
+            &self.volatile
+        }
+    }
+
     fn ensure_framework(&mut self, info: &FrameworkInfo) -> Option<String> {
         let fid = info.id.as_ref()?.value.clone();
         if !valid_id(&fid) {
             return None;
         }
         let aid = self.aid();
+        let mut changed = true;
         let fw = self
             .frameworks
             .entry(fid.clone())
+            .and_modify(|fw| changed = fw.info != *info)
             .or_insert_with(|| Framework::new(info.clone()));
-        fw.info = info.clone();
-        if let Err(e) = checkpoint::write_message(&self.layout.framework_info(&aid, &fid), &fw.info)
-        {
-            tracing::error!("cannot checkpoint framework {fid}: {e}");
+        // Every launch carries the framework's info: it is written (with an fsync) only when
+        // it is new or differs, not once per task on the event loop.
+        if changed {
+            fw.info = info.clone();
+            let layout = if fw.checkpoint() {
+                &self.layout
+            } else {
+                &self.volatile
+            };
+            if let Err(e) = checkpoint::write_message(&layout.framework_info(&aid, &fid), &fw.info)
+            {
+                tracing::error!("cannot checkpoint framework {fid}: {e}");
+            }
         }
         Some(fid)
     }
@@ -893,7 +950,7 @@ impl Core {
         // (on the blocking pool, before the executor starts), so that launching thousands of
         // executors does not serialise every event behind the filesystem.
         let prepare = PrepareRun {
-            layout: self.layout.clone(),
+            layout: self.meta_layout(checkpointing).clone(),
             isolator: self.isolator.clone(),
             agent_id: aid.clone(),
             key: key.clone(),
@@ -950,6 +1007,7 @@ impl Core {
             .or_else(|| Some(fw.info.user.clone()))
             .unwrap_or_default();
         let events = self.events.clone();
+        let syncer = self.syncer.clone();
         // Only the built-in command executor is forked by the zygote.
         let zygotes = self
             .zygotes
@@ -978,6 +1036,9 @@ impl Core {
                     result: Err(e),
                 });
                 return;
+            }
+            if durability == checkpoint::Durability::Synced {
+                syncer.sync().await;
             }
             let context = crate::fetcher::FetchContext {
                 frameworks_home: frameworks_home.as_deref(),
@@ -1012,15 +1073,20 @@ impl Core {
                     });
                 }
                 Ok(Spawned { pid, exit }) => {
+                    // Written from the runtime's thread without an fsync of its own: a pid
+                    // only matters while the machine stays up; the next group sync makes it
+                    // durable for checkpointing frameworks.
                     if let Err(err) = checkpoint::write_replacing(
                         &pid_file,
                         pid.to_string().as_bytes(),
-                        durability,
+                        checkpoint::Durability::Unsynced,
                     ) {
                         tracing::error!(
                             "cannot checkpoint pid of executor {}: {err}",
                             key.executor_id
                         );
+                    } else if durability == checkpoint::Durability::Synced {
+                        syncer.request();
                     }
                     let _ = events.send(Event::Launched {
                         key: key.clone(),
@@ -1356,7 +1422,7 @@ impl Core {
         match self.updates.add(fid, eid, status, now) {
             Ok(Some(forward)) => {
                 let msg = self.status_message(&forward);
-                self.deferred.push(Deferred::ToMaster(msg));
+                self.deferred.push(Deferred::Update(msg));
             }
             Ok(None) => {}
             Err(e) => {
@@ -1427,7 +1493,7 @@ impl Core {
         if let Some(key) = &exec_key
             && acked.status.source == Some(Source::Executor as i32)
         {
-            self.deferred.push(Deferred::ToExecutor(
+            self.deferred.push(Deferred::Executor(
                 key.clone(),
                 ExecutorEvent {
                     r#type: Some(ev::Type::Acknowledged as i32),
@@ -1443,7 +1509,7 @@ impl Core {
         }
         if let Some(next) = acked.next {
             let msg = self.status_message(&next);
-            self.deferred.push(Deferred::ToMaster(msg));
+            self.deferred.push(Deferred::Update(msg));
         }
         if let Some(key) = exec_key {
             self.maybe_complete_executor(&key, now);
@@ -1452,21 +1518,39 @@ impl Core {
         }
     }
 
-    /// Makes checkpoints durable, then sends what waited for them.
+    /// Ends a burst of events: what it wants sent goes out once the status updates it
+    /// checkpointed are durable (at once when there are none and nothing older is waiting).
     pub(crate) fn flush(&mut self) {
-        if self.log.is_dirty()
-            && let Err(e) = self.log.sync()
-        {
-            tracing::error!("cannot sync status update checkpoints: {e}");
-        }
-        for d in std::mem::take(&mut self.deferred) {
+        let generation = if self.log.take_unsynced() {
+            self.syncer.request()
+        } else {
+            self.outbox.back().map_or(0, |(g, _)| *g)
+        };
+        self.outbox.extend(
+            std::mem::take(&mut self.deferred)
+                .into_iter()
+                .map(|d| (generation, d)),
+        );
+        self.deliver();
+    }
+
+    /// Checkpoints up to `generation` are durable.
+    pub(crate) fn synced(&mut self, generation: u64) {
+        self.durable = self.durable.max(generation);
+        self.deliver();
+    }
+
+    fn deliver(&mut self) {
+        while self.outbox.front().is_some_and(|(g, _)| *g <= self.durable) {
+            let (_, d) = self.outbox.pop_front().expect("checked");
             match d {
-                Deferred::ToMaster(msg) => {
+                Deferred::Update(msg) => {
                     if self.registered {
-                        self.send_master(msg);
+                        self.send_link(msg);
                     }
                 }
-                Deferred::ToExecutor(key, event) => {
+                Deferred::Link(msg) => self.send_link(msg),
+                Deferred::Executor(key, event) => {
                     if let Some(e) = self.executor_mut(&key)
                         && let Some(conn) = &e.conn
                         && !conn.send(&event)
@@ -1784,12 +1868,23 @@ impl Core {
             self.updates.cleanup(&key.framework_id, &tid);
             e.completed.push_back(task);
         }
-        let _ = checkpoint::write_replacing(
-            &self.layout.run_completed(&aid, key),
+        let layout = if fw.checkpoint() {
+            &self.layout
+        } else {
+            &self.volatile
+        };
+        // Durable with the next group sync when the framework checkpoints.
+        if checkpoint::write_replacing(
+            &layout.run_completed(&aid, key),
             b"",
-            checkpoint::Durability::for_framework(fw.checkpoint()),
-        );
-        for path in [e.directory.clone(), self.layout.run_meta(&aid, key)] {
+            checkpoint::Durability::Unsynced,
+        )
+        .is_ok()
+            && fw.checkpoint()
+        {
+            self.syncer.request();
+        }
+        for path in [e.directory.clone(), layout.run_meta(&aid, key)] {
             self.gc.push(crate::gc::Scheduled { ended: now, path });
         }
         fw.completed_executors.push_back(e);
@@ -1985,7 +2080,11 @@ impl Core {
                         );
                         launcher::destroy(pid);
                     }
-                    let _ = checkpoint::write_atomic(&self.layout.run_completed(&aid, &key), b"");
+                    let _ = checkpoint::write_replacing(
+                        &self.volatile.run_completed(&aid, &key),
+                        b"",
+                        checkpoint::Durability::Unsynced,
+                    );
                     continue;
                 }
                 let command = re

@@ -71,6 +71,12 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_WORK_DIR", value_parser = resolve_text)]
     pub work_dir: Option<String>,
 
+    /// Path of the agent runtime directory: what the agent must find again after it crashes but
+    /// not after a reboot (records of executors of frameworks that do not checkpoint). Default:
+    /// /var/run/mesos when /var/run is writable, else /tmp/mesos/runtime
+    #[arg(long, env = "MESOS_RUNTIME_DIR", value_parser = resolve_text)]
+    pub runtime_dir: Option<String>,
+
     /// IP address to listen on
     #[arg(long, env = "MESOS_IP", default_value = "127.0.0.1", value_parser = resolve_text)]
     pub ip: String,
@@ -197,6 +203,7 @@ impl AgentFlags {
         let mut flags = AgentFlags::parse_from(["mesos-agent"]);
         flags.work_dir = Some(work_dir.as_ref().display().to_string());
         flags.fetcher_cache_dir = work_dir.as_ref().join("fetch").display().to_string();
+        flags.runtime_dir = Some(work_dir.as_ref().join("run").display().to_string());
         flags.master = Some(master.into());
         flags.port = 0;
         flags.registration_backoff_factor = MesosDuration(Duration::from_millis(100));
@@ -228,6 +235,25 @@ impl AgentFlags {
             _ => Err(crate::AgentError::Flags(
                 "flag 'work_dir' is required (for example --work_dir=/var/lib/mesos)".into(),
             )),
+        }
+    }
+
+    /// `--runtime_dir`, or Mesos's default for it: `/var/run/mesos` when `/var/run` is
+    /// writable, else `<tmp>/mesos/runtime`.
+    pub fn runtime_dir(&self) -> PathBuf {
+        if let Some(dir) = self.runtime_dir.as_deref().filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
+        let var_run = Path::new("/var/run");
+        if nix::unistd::access(
+            var_run,
+            nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+        )
+        .is_ok()
+        {
+            var_run.join("mesos")
+        } else {
+            std::env::temp_dir().join("mesos").join("runtime")
         }
     }
 
@@ -327,6 +353,7 @@ impl AgentFlags {
             put("executor_environment_variables", v.clone());
         }
         put("fetcher_cache_dir", self.fetcher_cache_dir.clone());
+        put("runtime_dir", self.runtime_dir().display().to_string());
         put(
             "fetcher_cache_size",
             format!("{}B", self.fetcher_cache_size),

@@ -46,6 +46,7 @@ mod operator;
 pub mod paths;
 mod state;
 pub mod status_updates;
+pub mod syncer;
 mod views;
 mod zygote;
 

@@ -18,13 +18,28 @@ pub struct RunKey {
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    meta: PathBuf,
 }
 
 impl Layout {
-    /// The layout rooted at `work_dir`.
+    /// The layout rooted at `work_dir`, with checkpoints under `<work_dir>/meta`.
     pub fn new(work_dir: impl Into<PathBuf>) -> Self {
+        let root = work_dir.into();
         Layout {
-            root: work_dir.into(),
+            meta: root.join("meta"),
+            root,
+        }
+    }
+
+    /// The same sandboxes, with the checkpoint tree under `<runtime_dir>/meta` instead: where
+    /// the agent records executors of frameworks that do not checkpoint. Like Mesos's
+    /// `--runtime_dir`, that tree must survive an agent crash (so a restarted agent can find
+    /// and kill those executors) but not a reboot, so it belongs on a tmpfs such as
+    /// `/var/run`, and it keeps most of a short task's file creations off the work_dir's disk.
+    pub fn with_runtime_meta(&self, runtime_dir: impl AsRef<Path>) -> Self {
+        Layout {
+            root: self.root.clone(),
+            meta: runtime_dir.as_ref().join("meta"),
         }
     }
 
@@ -33,9 +48,9 @@ impl Layout {
         &self.root
     }
 
-    /// `<work_dir>/meta`.
+    /// `<work_dir>/meta` (or `<runtime_dir>/meta`, see [`Layout::with_runtime_meta`]).
     pub fn meta(&self) -> PathBuf {
-        self.root.join("meta")
+        self.meta.clone()
     }
 
     /// `<work_dir>/meta/resources/resources.info`: dynamic reservations and volumes.
@@ -199,6 +214,12 @@ mod tests {
         assert_eq!(
             l.task_updates("a", &run, "t"),
             Path::new("/w/meta/slaves/a/frameworks/f/executors/e/runs/c/tasks/t/task.updates")
+        );
+        let volatile = l.with_runtime_meta("/run/mesos");
+        assert_eq!(volatile.sandbox("a", &run), l.sandbox("a", &run));
+        assert_eq!(
+            volatile.forked_pid("a", &run),
+            Path::new("/run/mesos/meta/slaves/a/frameworks/f/executors/e/runs/c/pids/forked.pid")
         );
         assert!(!valid_id("../x"));
         assert!(valid_id("task-1"));

@@ -262,6 +262,70 @@ async fn restart_recovers_the_running_task() {
     agent.shutdown().await;
 }
 
+/// Executors of a framework that does not checkpoint are recorded under `--runtime_dir`, not in
+/// the work_dir's checkpoint (as in Mesos), and a restarted agent still finds and kills them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_checkpointing_executors_are_recorded_in_the_runtime_dir_and_killed_on_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let master = FakeMaster::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let agent = start_agent(work.path(), &master, port).await;
+    let aid = agent.agent_id().await.unwrap();
+    master.run_task(
+        framework("fw-volatile", false),
+        custom_task("brief", "sleep 60", &aid),
+    );
+    let uuid = master.wait_update("brief", TaskState::TaskRunning, T).await;
+    master.ack("fw-volatile", "brief", uuid);
+
+    // `default_for_tests` puts the runtime directory at `<work_dir>/run`.
+    let agent_meta = |root: &std::path::Path| root.join("meta/slaves").join(&aid);
+    let framework_meta = |root: &std::path::Path| agent_meta(root).join("frameworks/fw-volatile");
+    let run = framework_meta(&work.path().join("run")).join("executors/exec-brief/runs/latest");
+    assert!(
+        framework_meta(&work.path().join("run"))
+            .join("framework.info")
+            .is_file()
+    );
+    assert!(!framework_meta(work.path()).exists());
+    assert!(agent_meta(work.path()).join("slave.info").is_file());
+    let pid: i32 = eventually("pid recorded", T, || async {
+        std::fs::read_to_string(run.join("pids/forked.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    })
+    .await;
+    assert!(is_running(pid), "executor {pid} runs");
+    agent.stop().await;
+    assert!(is_running(pid), "executor {pid} outlives the agent");
+
+    let agent = start_agent(work.path(), &master, port).await;
+    assert_eq!(agent.agent_id().await.unwrap(), aid);
+    eventually("executor killed", T, || async {
+        (!is_running(pid)).then_some(())
+    })
+    .await;
+    assert!(run.join("completed").exists());
+    let reg = master.registrations()[1].register.clone().unwrap();
+    assert!(reg.tasks.iter().all(|t| t.task_id.value != "brief"));
+    agent.shutdown().await;
+}
+
+/// Alive and not a zombie.
+fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string))
+        })
+        .is_some_and(|state| state != "Z" && state != "X")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_reject_bad_input() {
     let work = tempfile::tempdir().unwrap();

@@ -75,6 +75,7 @@ fn start_agent(master: &str, work_dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mesos-agent"))
         .arg(format!("--master={master}"))
         .arg(format!("--work_dir={}", work_dir.display()))
+        .arg(format!("--runtime_dir={}", work_dir.join("run").display()))
         .arg("--ip=127.0.0.1")
         .arg(format!("--port={port}"))
         .arg(format!("--launcher_dir={}", launcher_dir.display()))
