@@ -221,12 +221,15 @@ fn main() -> ExitCode {
     let volatile = tempfile::tempdir_in("/dev/shm")
         .or_else(|_| tempfile::tempdir())
         .expect("tempdir");
-    // On ext4 without a journal, allocating an inode skips every inode freed in the last 5 s
-    // (300 s while the inode table block is dirty) one by one, so a run that follows a mass
-    // deletion (the previous run's clean-up) would pay for it: write the deletions out first.
+    // On ext4 without a journal (this machine's `/tmp`), allocating an inode skips, one by
+    // one, every free inode deleted in the last 60 s, or in the last 360 s when its inode-table
+    // block is dirty again, as it is while sandboxes are being created next to it. A run that
+    // follows a mass deletion (a previous run's clean-up) within minutes pays for that; nothing
+    // this process can do shortens it, so figures are taken on a filesystem quiet for 6 minutes
+    // (benches/README.md). Writing out pending deletions at least keeps them from being flushed
+    // in the middle of a measurement.
     if !smoke {
         let _ = std::process::Command::new("sync").status();
-        std::thread::sleep(Duration::from_secs(5));
     }
     for (i, &(agents, checkpoint)) in configs.iter().enumerate() {
         let dir = work.path().join(format!("run{i}"));
