@@ -141,6 +141,8 @@ async fn measure(dir: &Path, runtime: &Path, tasks: usize, agents: usize, checkp
         .with_resources("cpus:10000;mem:10000000;disk:1000");
         agent_flags.gc_delay = "1weeks".parse().expect("duration");
         agent_flags.runtime_dir = Some(runtime.join(format!("agent{i}")).display().to_string());
+        agent_flags.http_executor_domain_sockets =
+            std::env::var_os("LAUNCH_BENCH_EXECUTOR_TCP").is_none();
         let agent = mesos_agent::Agent::start(agent_flags).await.expect("agent");
         agent.agent_id().await;
         handles.push(agent);

@@ -1,6 +1,6 @@
 //! The executor's configuration, read from the environment the agent gives it.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use mesos_core::proto::v1 as pb;
@@ -19,6 +19,12 @@ pub const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(5);
 /// The path of the executor API on the agent. Mesos agents also serve it as
 /// `/slave(1)/api/v1/executor`; the short form reaches the same handler by delegation.
 pub const EXECUTOR_API_PATH: &str = "/api/v1/executor";
+
+/// `sizeof(sockaddr_un.sun_path)`: a domain socket path must be shorter, with its NUL.
+const DOMAIN_SOCKET_MAX_PATH: usize = 108;
+
+/// The agent's process id when `MESOS_SLAVE_PID` does not give one.
+const DEFAULT_AGENT_PROCESS_ID: &str = "slave(1)";
 
 /// Why the environment does not describe an executor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +50,15 @@ pub enum ConfigError {
         var: &'static str,
         /// Its value.
         value: String,
+    },
+    /// `MESOS_DOMAIN_SOCKET` names a path too long for a unix socket address, even relative to
+    /// the working directory.
+    #[error(
+        "environment variable MESOS_DOMAIN_SOCKET: '{path}' is too long for a unix socket (at most 107 bytes, also relative to the working directory)"
+    )]
+    DomainSocketPathTooLong {
+        /// The path as given.
+        path: String,
     },
 }
 
@@ -153,6 +168,12 @@ pub struct Config {
     pub executor_id: pb::ExecutorId,
     /// The agent's `ip:port`: `MESOS_AGENT_ENDPOINT`, or the address part of `MESOS_SLAVE_PID`.
     pub agent_endpoint: String,
+    /// `MESOS_DOMAIN_SOCKET`: the agent's executor socket (its `--http_executor_domain_sockets`);
+    /// when set, the driver talks to the agent over it instead of TCP.
+    pub domain_socket: Option<PathBuf>,
+    /// The agent's process id, the part of `MESOS_SLAVE_PID` before `@` (`slave(1)`): an
+    /// agent's domain socket serves the executor API only under it.
+    pub agent_process_id: String,
     /// `MESOS_DIRECTORY`: the sandbox's path on the host.
     pub directory: PathBuf,
     /// `MESOS_SANDBOX`: the sandbox as the executor sees it; `directory` when unset.
@@ -228,6 +249,17 @@ impl Config {
                 }
             },
         };
+        let agent_process_id = get("MESOS_SLAVE_PID")
+            .and_then(|pid| pid.split_once('@').map(|(id, _)| id.to_owned()))
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| DEFAULT_AGENT_PROCESS_ID.to_owned());
+        let domain_socket = match get("MESOS_DOMAIN_SOCKET") {
+            None => None,
+            Some(path) => Some(
+                usable_socket_path(&path)
+                    .ok_or(ConfigError::DomainSocketPathTooLong { path: path.clone() })?,
+            ),
+        };
         let directory = PathBuf::from(required("MESOS_DIRECTORY")?);
         let sandbox = get("MESOS_SANDBOX").map_or_else(|| directory.clone(), PathBuf::from);
         let checkpoint = get("MESOS_CHECKPOINT").is_some_and(|v| v != "0");
@@ -235,6 +267,8 @@ impl Config {
             framework_id,
             executor_id,
             agent_endpoint,
+            domain_socket,
+            agent_process_id,
             directory,
             sandbox,
             checkpoint,
@@ -259,11 +293,49 @@ impl Config {
         self
     }
 
-    /// The URL of the agent's executor API.
+    /// The URL of the agent's executor API. Over the domain socket the host part only names
+    /// the agent in the `Host` header, and the path carries the agent's process id.
     #[must_use]
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.agent_endpoint, EXECUTOR_API_PATH)
+        if self.domain_socket.is_some() {
+            format!(
+                "http://localhost/{}{EXECUTOR_API_PATH}",
+                self.agent_process_id
+            )
+        } else {
+            format!("http://{}{}", self.agent_endpoint, EXECUTOR_API_PATH)
+        }
     }
+}
+
+/// `path` if it fits a unix socket address, else the same path relative to the working
+/// directory if that fits (the sandbox is usually close to the agent's runtime directory).
+fn usable_socket_path(path: &str) -> Option<PathBuf> {
+    if path.len() < DOMAIN_SOCKET_MAX_PATH {
+        return Some(PathBuf::from(path));
+    }
+    let cwd = std::env::current_dir().ok()?;
+    let relative = relative_path(Path::new(path), &cwd)?;
+    let relative = Path::new(".").join(relative);
+    (relative.as_os_str().len() < DOMAIN_SOCKET_MAX_PATH).then_some(relative)
+}
+
+/// `path` as seen from the directory `base`; both absolute.
+fn relative_path(path: &Path, base: &Path) -> Option<PathBuf> {
+    if !path.is_absolute() || !base.is_absolute() {
+        return None;
+    }
+    let path: Vec<Component<'_>> = path.components().collect();
+    let base: Vec<Component<'_>> = base.components().collect();
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..base.len() {
+        out.push("..");
+    }
+    for part in &path[common..] {
+        out.push(part);
+    }
+    Some(out)
 }
 
 fn check_endpoint(var: &'static str, value: String) -> Result<String, ConfigError> {
@@ -454,5 +526,70 @@ mod tests {
             .collect();
         vars.push(("MESOS_SLAVE_PID", "slave(1)@10.0.0.7:5051"));
         assert_eq!(env(&vars).unwrap().agent_endpoint, "10.0.0.7:5051");
+    }
+
+    #[test]
+    fn domain_socket_replaces_tcp_under_the_agent_process_id() {
+        let plain = env(FULL).unwrap();
+        assert_eq!(plain.domain_socket, None);
+        assert_eq!(plain.url(), "http://127.0.0.1:5051/api/v1/executor");
+
+        let mut vars = FULL.to_vec();
+        vars.push(("MESOS_DOMAIN_SOCKET", "/var/run/mesos/agent.sock"));
+        vars.push(("MESOS_SLAVE_PID", "slave(2)@127.0.0.1:5051"));
+        let config = env(&vars).unwrap();
+        assert_eq!(
+            config.domain_socket.as_deref(),
+            Some(Path::new("/var/run/mesos/agent.sock"))
+        );
+        assert_eq!(config.url(), "http://localhost/slave(2)/api/v1/executor");
+        // Without MESOS_SLAVE_PID the agent is `slave(1)`.
+        vars.retain(|(k, _)| *k != "MESOS_SLAVE_PID");
+        assert_eq!(
+            env(&vars).unwrap().url(),
+            "http://localhost/slave(1)/api/v1/executor"
+        );
+    }
+
+    #[test]
+    fn long_socket_paths_are_shortened_relative_to_the_working_directory_or_refused() {
+        let cwd = std::env::current_dir().unwrap();
+        // Under the working directory: fits once made relative.
+        let long_inside = cwd
+            .join("x".repeat(50))
+            .join("y".repeat(40))
+            .join("agent.sock");
+        assert!(long_inside.as_os_str().len() >= DOMAIN_SOCKET_MAX_PATH);
+        let shortened = usable_socket_path(long_inside.to_str().unwrap()).unwrap();
+        assert!(shortened.as_os_str().len() < DOMAIN_SOCKET_MAX_PATH);
+        // `.` components inside a path are dropped by `components()`.
+        assert!(
+            cwd.join(&shortened)
+                .components()
+                .eq(long_inside.components())
+        );
+        // Too long either way: a clear error naming the variable.
+        let hopeless = format!("/{}/agent.sock", "z".repeat(300));
+        let mut vars = FULL.to_vec();
+        vars.push(("MESOS_DOMAIN_SOCKET", hopeless.as_str()));
+        assert_eq!(
+            env(&vars).unwrap_err(),
+            ConfigError::DomainSocketPathTooLong {
+                path: hopeless.clone()
+            }
+        );
+    }
+
+    #[test]
+    fn relative_paths_climb_out_of_the_base() {
+        assert_eq!(
+            relative_path(Path::new("/a/b/c.sock"), Path::new("/a/d/e")),
+            Some(PathBuf::from("../../b/c.sock"))
+        );
+        assert_eq!(
+            relative_path(Path::new("/a/b/c.sock"), Path::new("/a/b")),
+            Some(PathBuf::from("c.sock"))
+        );
+        assert_eq!(relative_path(Path::new("a/b"), Path::new("/a")), None);
     }
 }

@@ -76,7 +76,7 @@ impl ExecutorDriver {
     ///
     /// Returns [`ExecutorError::Client`] if the HTTP client cannot be built.
     pub fn new(config: Config) -> Result<Self, ExecutorError> {
-        let client = http_client()?;
+        let client = http_client(&config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 url: config.url(),
@@ -321,11 +321,14 @@ impl ExecutorDriver {
     }
 }
 
-pub(crate) fn http_client() -> Result<reqwest::Client, ExecutorError> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(ExecutorError::Client)
+/// A client that reaches the agent the way `config` says: its domain socket when it has one,
+/// else TCP.
+pub(crate) fn http_client(config: &Config) -> Result<reqwest::Client, ExecutorError> {
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+    if let Some(socket) = &config.domain_socket {
+        builder = builder.unix_socket(socket.as_path());
+    }
+    builder.build().map_err(ExecutorError::Client)
 }
 
 fn now_seconds() -> f64 {

@@ -218,7 +218,7 @@ impl ExecutorDriver {
     async fn subscribe(&self) -> Result<Subscription, ExecutorError> {
         let content_type = self.config().content_type;
         // A client per subscription: the stream occupies its connection for good.
-        let client = http_client()?;
+        let client = http_client(self.config())?;
         let response = self
             .request(&client, &self.subscribe_call())
             .send()

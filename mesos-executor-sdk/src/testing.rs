@@ -16,7 +16,6 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -97,7 +96,9 @@ impl Shared {
 /// UPDATE, MESSAGE and HEARTBEAT with `202 Accepted`; it checks no ids. Events go to the most
 /// recent subscriber. The server stops when the `FakeAgent` is dropped.
 pub struct FakeAgent {
-    address: SocketAddr,
+    endpoint: String,
+    /// Set when serving on a domain socket instead of TCP.
+    socket: Option<PathBuf>,
     shared: Arc<Shared>,
     calls: mpsc::UnboundedReceiver<RecordedCall>,
     server: tokio::task::JoinHandle<()>,
@@ -111,14 +112,40 @@ impl Drop for FakeAgent {
 }
 
 impl FakeAgent {
-    /// Starts serving.
+    /// Starts serving on a loopback TCP port.
     ///
     /// # Errors
     ///
     /// Returns the error of binding the loopback listener.
     pub async fn start() -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
+        let endpoint = listener.local_addr()?.to_string();
+        Ok(Self::serve(listener, endpoint, None))
+    }
+
+    /// Starts serving on a unix domain socket at `path` only, as an agent's executor socket
+    /// (`--http_executor_domain_sockets`); [`config`](Self::config) then names the socket and
+    /// a TCP endpoint where nothing listens, so a driver that reaches this agent used the
+    /// socket.
+    ///
+    /// # Errors
+    ///
+    /// Returns the error of binding the socket.
+    pub fn start_on_socket(path: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        let listener = tokio::net::UnixListener::bind(&path)?;
+        // Port 9 (discard) on loopback: nothing listens there on a test machine.
+        Ok(Self::serve(listener, "127.0.0.1:9".into(), Some(path)))
+    }
+
+    fn serve<L: axum::serve::Listener>(
+        listener: L,
+        endpoint: String,
+        socket: Option<PathBuf>,
+    ) -> Self
+    where
+        L::Addr: std::fmt::Debug,
+    {
         let (calls_sender, calls) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             stream: Mutex::new(None),
@@ -135,18 +162,19 @@ impl FakeAgent {
                 tracing::error!(%error, "fake agent stopped");
             }
         });
-        Ok(Self {
-            address,
+        Self {
+            endpoint,
+            socket,
             shared,
             calls,
             server,
-        })
+        }
     }
 
     /// The agent's `ip:port`, as in `MESOS_AGENT_ENDPOINT`.
     #[must_use]
     pub fn endpoint(&self) -> String {
-        self.address.to_string()
+        self.endpoint.clone()
     }
 
     /// A configuration for an executor of this agent: framework `framework`, executor
@@ -163,6 +191,8 @@ impl FakeAgent {
                 value: "executor".into(),
             },
             agent_endpoint: self.endpoint(),
+            domain_socket: self.socket.clone(),
+            agent_process_id: "slave(1)".into(),
             sandbox: directory.clone(),
             directory,
             checkpoint: false,

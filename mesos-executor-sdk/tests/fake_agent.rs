@@ -99,7 +99,10 @@ struct Harness {
 }
 
 async fn start(content_type: ContentType, checkpoint: bool) -> Harness {
-    let agent = FakeAgent::start().await.unwrap();
+    harness(FakeAgent::start().await.unwrap(), content_type, checkpoint)
+}
+
+fn harness(agent: FakeAgent, content_type: ContentType, checkpoint: bool) -> Harness {
     let sandbox = tempfile::tempdir().unwrap();
     let mut config = agent.config(sandbox.path()).with_content_type(content_type);
     config.checkpoint = checkpoint;
@@ -311,6 +314,29 @@ async fn non_checkpointing_executor_shuts_down_when_disconnected() {
         matches!(result, Err(ExecutorError::Disconnected { .. })),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn driver_reaches_the_agent_over_its_domain_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = FakeAgent::start_on_socket(dir.path().join("agent.sock")).unwrap();
+    let mut h = harness(agent, ContentType::Protobuf, false);
+    // Nothing listens on the TCP endpoint the configuration also names.
+    assert_eq!(h.config.agent_endpoint, "127.0.0.1:9");
+    assert_eq!(h.config.url(), "http://localhost/slave(1)/api/v1/executor");
+    h.subscribe().await;
+    let task = events::shell_task("task-1", "true");
+    h.send(&events::launch(task));
+    assert_eq!(h.seen().await, Seen::Launch("task-1".into()));
+    // The update goes over a second connection to the same socket.
+    check_update(&h.call().await, pb::TaskState::TaskRunning);
+    h.send(&events::shutdown());
+    assert_eq!(h.seen().await, Seen::Shutdown);
+    tokio::time::timeout(WAIT, h.run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]

@@ -17,6 +17,33 @@ use crate::flags::{AgentFlags, RecoverMode};
 use crate::launcher::{self, Isolator, NoIsolation};
 use crate::paths::Layout;
 
+/// Binds the executors' domain socket at `path`, replacing the socket a previous agent left
+/// there (a path that exists but is no socket is left alone and reported).
+fn bind_executor_socket(
+    path: &std::path::Path,
+) -> Result<(tokio::net::UnixListener, std::path::PathBuf), AgentError> {
+    use std::os::unix::fs::FileTypeExt;
+    let io = |what: String| move |source| AgentError::Io { what, source };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(io(format!("create directory {}", parent.display())))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
+            .map_err(io(format!("remove the old socket {}", path.display())))?,
+        Ok(_) => {
+            return Err(AgentError::Flags(format!(
+                "domain socket location '{}' exists and is not a socket",
+                path.display()
+            )));
+        }
+        Err(_) => {}
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .map_err(io(format!("bind the executor socket {}", path.display())))?;
+    Ok((listener, path.to_path_buf()))
+}
+
 /// How often timers are checked.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -72,6 +99,10 @@ impl Agent {
                 what: format!("bind {}:{}", flags.ip, flags.port),
                 source: e,
             })?;
+        let executor_socket = match flags.domain_socket()? {
+            Some(path) => Some(bind_executor_socket(&path)?),
+            None => None,
+        };
         let local = listener.local_addr().map_err(|e| AgentError::Io {
             what: "read listener address".into(),
             source: e,
@@ -168,13 +199,25 @@ impl Agent {
                 tracing::error!("agent HTTP server failed: {e}");
             }
         });
-        let actor = tokio::spawn(run(core, events_rx, master));
+        let mut tasks = vec![server];
+        if let Some((listener, path)) = executor_socket {
+            let executors = crate::http::executor_socket_router(crate::http::HttpState {
+                events: events_tx.clone(),
+            });
+            tracing::info!("executor API also on {}", path.display());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, executors).await {
+                    tracing::error!("agent executor socket server failed: {e}");
+                }
+            }));
+        }
+        tasks.push(tokio::spawn(run(core, events_rx, master)));
         tracing::info!("agent listening on {advertised}");
         Ok(AgentHandle {
             http_addr: advertised,
             events: events_tx,
             agent_id: id_rx,
-            tasks: vec![actor, server],
+            tasks,
         })
     }
 }

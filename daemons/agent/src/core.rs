@@ -911,6 +911,10 @@ impl Core {
             if checkpoint { "1" } else { "0" }.to_string(),
         );
         put("MESOS_HTTP_COMMAND_EXECUTOR", "1".to_string());
+        // Validated when the agent started; executors that know the variable use the socket.
+        if let Ok(Some(socket)) = self.flags.domain_socket() {
+            put("MESOS_DOMAIN_SOCKET", socket.display().to_string());
+        }
         put(
             "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
             crate::duration::MesosDuration(grace_period(&e.info, &self.flags)).to_string(),

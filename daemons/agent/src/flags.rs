@@ -58,6 +58,9 @@ fn parse_fraction(value: &str) -> Result<f64, String> {
     }
 }
 
+/// `sizeof(sockaddr_un.sun_path)`: a socket path must be shorter, with its terminating NUL.
+pub const DOMAIN_SOCKET_MAX_PATH: usize = 108;
+
 /// The agent's flags (`mesos-agent --help` lists them).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mesos-agent", version = crate::VERSION, about = "Mesos agent", rename_all = "snake_case")]
@@ -76,6 +79,16 @@ pub struct AgentFlags {
     /// /var/run/mesos when /var/run is writable, else /tmp/mesos/runtime
     #[arg(long, env = "MESOS_RUNTIME_DIR", value_parser = resolve_text)]
     pub runtime_dir: Option<String>,
+
+    /// If true, the agent also serves the executor API on a unix domain socket and tells
+    /// executors where it is (MESOS_DOMAIN_SOCKET), so they need no TCP connection
+    #[arg(long, env = "MESOS_HTTP_EXECUTOR_DOMAIN_SOCKETS", default_value_t = false, action = ArgAction::Set)]
+    pub http_executor_domain_sockets: bool,
+
+    /// Path of the executors' domain socket (shorter than 108 bytes); ignored unless
+    /// --http_executor_domain_sockets. Default: <runtime_dir>/agent.sock
+    #[arg(long, env = "MESOS_DOMAIN_SOCKET_LOCATION", value_parser = resolve_text)]
+    pub domain_socket_location: Option<String>,
 
     /// IP address to listen on
     #[arg(long, env = "MESOS_IP", default_value = "127.0.0.1", value_parser = resolve_text)]
@@ -257,6 +270,40 @@ impl AgentFlags {
         }
     }
 
+    /// Where the executors' domain socket goes when `--http_executor_domain_sockets` is on:
+    /// `--domain_socket_location`, else `<runtime_dir>/agent.sock`. `None` when it is off.
+    ///
+    /// # Errors
+    ///
+    /// A path of 108 bytes or more (the limit of `sockaddr_un`), and the `systemd:<name>` form,
+    /// which needs socket activation this agent does not do.
+    pub fn domain_socket(&self) -> Result<Option<PathBuf>, crate::AgentError> {
+        if !self.http_executor_domain_sockets {
+            return Ok(None);
+        }
+        let path = match self
+            .domain_socket_location
+            .as_deref()
+            .filter(|l| !l.is_empty())
+        {
+            Some(location) if location.starts_with("systemd:") => {
+                return Err(crate::AgentError::Flags(format!(
+                    "--domain_socket_location '{location}': systemd socket activation is not supported; give a path"
+                )));
+            }
+            Some(location) => PathBuf::from(location),
+            None => self.runtime_dir().join("agent.sock"),
+        };
+        if path.as_os_str().len() >= DOMAIN_SOCKET_MAX_PATH {
+            return Err(crate::AgentError::Flags(format!(
+                "domain socket location '{}' is {} bytes long; it must be shorter than {DOMAIN_SOCKET_MAX_PATH}",
+                path.display(),
+                path.as_os_str().len()
+            )));
+        }
+        Ok(Some(path))
+    }
+
     /// The master's `host:port`, or an error for missing and unsupported forms.
     pub fn master_address(&self) -> Result<String, crate::AgentError> {
         let master = self.master.as_deref().unwrap_or("").trim();
@@ -354,6 +401,13 @@ impl AgentFlags {
         }
         put("fetcher_cache_dir", self.fetcher_cache_dir.clone());
         put("runtime_dir", self.runtime_dir().display().to_string());
+        put(
+            "http_executor_domain_sockets",
+            self.http_executor_domain_sockets.to_string(),
+        );
+        if let Ok(Some(path)) = self.domain_socket() {
+            put("domain_socket_location", path.display().to_string());
+        }
         put(
             "fetcher_cache_size",
             format!("{}B", self.fetcher_cache_size),

@@ -45,6 +45,25 @@ pub(crate) fn router(state: HttpState) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
 
+/// The executors' domain socket (`--http_executor_domain_sockets`): only the executor API and
+/// the operator API, under the agent's process id as Mesos serves them there
+/// (`/slave(1)/api/v1/executor`, `/slave(1)/api/v1`); anything else is refused.
+pub(crate) fn executor_socket_router(state: HttpState) -> Router {
+    Router::new().fallback(executor_socket).with_state(state)
+}
+
+async fn executor_socket(state: State<HttpState>, request: Request) -> Response {
+    match request.uri().path() {
+        "/slave(1)/api/v1/executor" | "/slave(1)/api/v1" => dispatch(state, request).await,
+        other => error(
+            403,
+            format!(
+                "'{other}' is not served on the executor socket: only /slave(1)/api/v1/executor and /slave(1)/api/v1 are"
+            ),
+        ),
+    }
+}
+
 /// Decodes `a=b&c=d` with percent-escapes and `+` as space.
 pub(crate) fn parse_query(query: Option<&str>) -> HashMap<String, String> {
     let mut out = HashMap::new();

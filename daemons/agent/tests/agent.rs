@@ -177,6 +177,73 @@ async fn command_task_goes_through_mesos_executor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executors_talk_to_the_agent_over_its_domain_socket() {
+    let work = tempfile::tempdir().unwrap();
+    let master = FakeMaster::start().await;
+    let mut flags = common::test_flags(work.path(), &master, 0, &common::launcher_dir());
+    flags.http_executor_domain_sockets = true;
+    let agent = mesos_agent::Agent::start(flags).await.unwrap();
+    let aid = agent.agent_id().await.unwrap();
+    let base = format!("http://{}", agent.http_addr());
+    let socket = work.path().join("run").join("agent.sock");
+    let (_, flags) = get_json(&format!("{base}/flags")).await;
+    assert_eq!(flags["flags"]["http_executor_domain_sockets"], "true");
+    assert_eq!(
+        flags["flags"]["domain_socket_location"],
+        socket.display().to_string()
+    );
+
+    // The socket serves the executor and operator APIs only, as Mesos's does.
+    let over_socket = reqwest::Client::builder()
+        .unix_socket(socket.clone())
+        .build()
+        .unwrap();
+    let refused = over_socket
+        .get("http://localhost/slave(1)/state")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("/slave(1)/api/v1"));
+    let health = over_socket
+        .post("http://localhost/slave(1)/api/v1")
+        .header("content-type", "application/json")
+        .body(r#"{"type":"GET_HEALTH"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.text().await.unwrap().contains("\"healthy\":true"));
+
+    // A command task runs to completion, its executor connected through the socket.
+    master.run_task(
+        framework("fw-sock", false),
+        common::command_task("sock", "true", &aid),
+    );
+    master
+        .ack_states(
+            "fw-sock",
+            "sock",
+            &[
+                TaskState::TaskStarting,
+                TaskState::TaskRunning,
+                TaskState::TaskFinished,
+            ],
+            T,
+        )
+        .await;
+    let path = "/frameworks/fw-sock/executors/sock/runs/latest/stderr";
+    let (status, log) = get_json(&format!("{base}/files/read?path={path}&offset=0")).await;
+    assert_eq!(status, 200);
+    let log = log["data"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        log.contains("http://localhost/slave(1)/api/v1/executor"),
+        "the executor did not use the socket: {log}"
+    );
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_are_resent_until_acknowledged() {
     let work = tempfile::tempdir().unwrap();
     let master = FakeMaster::start().await;
@@ -468,6 +535,14 @@ async fn start_rejects_bad_flags() {
     let err = mesos_agent::Agent::start(flags.clone()).await.unwrap_err();
     assert!(err.to_string().contains("--resources"), "{err}");
     flags.resources = None;
+    flags.http_executor_domain_sockets = true;
+    flags.domain_socket_location = Some(format!("/{}/agent.sock", "s".repeat(120)));
+    let err = mesos_agent::Agent::start(flags.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("shorter than 108"), "{err}");
+    flags.domain_socket_location = Some("systemd:mesos-agent".into());
+    let err = mesos_agent::Agent::start(flags.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("systemd"), "{err}");
+    flags.http_executor_domain_sockets = false;
     flags.work_dir = None;
     assert!(
         mesos_agent::Agent::start(flags)

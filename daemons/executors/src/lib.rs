@@ -78,7 +78,7 @@ fn executor_main(mode: runner::Mode, name: &str) -> u8 {
         mode,
         kill_own_descendants: true,
     };
-    tracing::info!(executor = %config.executor_id.value, framework = %config.framework_id.value, agent = %config.agent_endpoint, "{name} starting");
+    tracing::info!(executor = %config.executor_id.value, framework = %config.framework_id.value, agent = %config.url(), socket = ?config.domain_socket, "{name} starting");
     match runtime.block_on(runner::run(config, options)) {
         Ok(()) => 0,
         Err(error) => {

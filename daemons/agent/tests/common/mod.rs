@@ -335,6 +335,18 @@ pub async fn start_agent_with_launcher(
     port: u16,
     launcher_dir: &std::path::Path,
 ) -> AgentHandle {
+    Agent::start(test_flags(work_dir, master, port, launcher_dir))
+        .await
+        .unwrap()
+}
+
+/// The flags [`start_agent_with_launcher`] starts an agent with.
+pub fn test_flags(
+    work_dir: &std::path::Path,
+    master: &FakeMaster,
+    port: u16,
+    launcher_dir: &std::path::Path,
+) -> AgentFlags {
     let mut flags = AgentFlags::default_for_tests(work_dir, master.addr.to_string())
         .with_launcher_dir(launcher_dir)
         .with_resources("cpus:2;mem:1024;disk:1024;ports:[31000-31100]")
@@ -342,7 +354,7 @@ pub async fn start_agent_with_launcher(
     flags.executor_registration_timeout = "10secs".parse().unwrap();
     flags.executor_reregistration_timeout = "5secs".parse().unwrap();
     flags.executor_shutdown_grace_period = "1secs".parse().unwrap();
-    Agent::start(flags).await.unwrap()
+    flags
 }
 
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
