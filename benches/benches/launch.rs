@@ -7,7 +7,8 @@
 //! `std::process::Command` loop on two threads stands in, so the figure needs no C compiler).
 //!
 //! `cargo bench -p mesos-benches --bench launch` (10,000 tasks); `-- --test` runs 50 once.
-//! `-- --tasks N` changes the count.
+//! `-- --tasks N` changes the count. Agents serve executors on a unix domain socket
+//! (`--http_executor_domain_sockets`); `LAUNCH_BENCH_EXECUTOR_TCP=1` makes them use loopback TCP.
 //!
 //! The bench binary is also the executor: agents are pointed at a link named
 //! `mesos-executor` to this executable, and `main` runs the command executor under that name.
