@@ -41,6 +41,11 @@ fn bind_executor_socket(
     }
     let listener = tokio::net::UnixListener::bind(path)
         .map_err(io(format!("bind the executor socket {}", path.display())))?;
+    // Executors may run as other users (the task's user); as in Mesos, anyone on the host may
+    // connect, and the API itself decides what they may do.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666)).map_err(
+        io(format!("open up the executor socket {}", path.display())),
+    )?;
     Ok((listener, path.to_path_buf()))
 }
 

@@ -82,7 +82,7 @@ pub struct AgentFlags {
 
     /// If true, the agent also serves the executor API on a unix domain socket and tells
     /// executors where it is (MESOS_DOMAIN_SOCKET), so they need no TCP connection
-    #[arg(long, env = "MESOS_HTTP_EXECUTOR_DOMAIN_SOCKETS", default_value_t = false, action = ArgAction::Set)]
+    #[arg(long, env = "MESOS_HTTP_EXECUTOR_DOMAIN_SOCKETS", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     pub http_executor_domain_sockets: bool,
 
     /// Path of the executors' domain socket (shorter than 108 bytes); ignored unless
@@ -294,6 +294,10 @@ impl AgentFlags {
             Some(location) => PathBuf::from(location),
             None => self.runtime_dir().join("agent.sock"),
         };
+        // Executors resolve the path from their sandboxes, not from the agent's directory.
+        let path = std::path::absolute(&path).map_err(|e| {
+            crate::AgentError::Flags(format!("domain socket location '{}': {e}", path.display()))
+        })?;
         if path.as_os_str().len() >= DOMAIN_SOCKET_MAX_PATH {
             return Err(crate::AgentError::Flags(format!(
                 "domain socket location '{}' is {} bytes long; it must be shorter than {DOMAIN_SOCKET_MAX_PATH}",
@@ -432,6 +436,32 @@ impl AgentFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_socket_flags() {
+        let base = ["mesos-agent", "--work_dir=/tmp/x", "--runtime_dir=/run/m"];
+        let off = AgentFlags::parse_from(base);
+        assert_eq!(off.domain_socket().unwrap(), None);
+        // Bare, as Mesos's boolean flags may be given.
+        let bare = AgentFlags::parse_from(
+            base.iter()
+                .copied()
+                .chain(["--http_executor_domain_sockets"]),
+        );
+        assert_eq!(
+            bare.domain_socket().unwrap(),
+            Some(PathBuf::from("/run/m/agent.sock"))
+        );
+        let explicit = AgentFlags::parse_from(base.iter().copied().chain([
+            "--http_executor_domain_sockets=true",
+            "--domain_socket_location=relative/agent.sock",
+        ]));
+        // Made absolute: executors resolve it from their sandboxes.
+        assert_eq!(
+            explicit.domain_socket().unwrap(),
+            Some(std::env::current_dir().unwrap().join("relative/agent.sock"))
+        );
+    }
 
     #[test]
     fn defaults_match_mesos() {

@@ -186,6 +186,10 @@ async fn executors_talk_to_the_agent_over_its_domain_socket() {
     let aid = agent.agent_id().await.unwrap();
     let base = format!("http://{}", agent.http_addr());
     let socket = work.path().join("run").join("agent.sock");
+    // Open to every user on the host, as Mesos makes it (tasks may run as other users).
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o666);
     let (_, flags) = get_json(&format!("{base}/flags")).await;
     assert_eq!(flags["flags"]["http_executor_domain_sockets"], "true");
     assert_eq!(
