@@ -276,11 +276,7 @@ async fn updates_are_resent_until_acknowledged() {
 async fn restart_recovers_the_running_task() {
     let work = tempfile::tempdir().unwrap();
     let master = FakeMaster::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let agent = start_agent(work.path(), &master, port).await;
     let aid = agent.agent_id().await.unwrap();
     master.run_task(
@@ -339,11 +335,7 @@ async fn restart_recovers_the_running_task() {
 async fn non_checkpointing_executors_are_recorded_in_the_runtime_dir_and_killed_on_restart() {
     let work = tempfile::tempdir().unwrap();
     let master = FakeMaster::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let agent = start_agent(work.path(), &master, port).await;
     let aid = agent.agent_id().await.unwrap();
     master.run_task(
@@ -640,11 +632,7 @@ async fn checkpointed_reservations_survive_a_restart() {
 
     let work = tempfile::tempdir().unwrap();
     let master = FakeMaster::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let agent = start_agent(work.path(), &master, port).await;
     agent.agent_id().await.unwrap();
     let reserved: Resources = parse_flag_text("cpus:1;mem:256", "*")

@@ -320,6 +320,15 @@ pub fn launcher_dir() -> std::path::PathBuf {
         .to_path_buf()
 }
 
+/// A loopback port free right now, for an agent that must come back on the same port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub async fn start_agent(
     work_dir: &std::path::Path,
     master: &FakeMaster,
