@@ -73,7 +73,7 @@ impl Agent {
 
     /// Starts an agent whose containers go through `isolator`.
     pub async fn start_with_isolator(
-        flags: AgentFlags,
+        mut flags: AgentFlags,
         isolator: Arc<dyn Isolator>,
     ) -> Result<AgentHandle, AgentError> {
         let work_dir = flags.work_dir()?;
@@ -105,7 +105,11 @@ impl Agent {
                 source: e,
             })?;
         let executor_socket = match flags.domain_socket()? {
-            Some(path) => Some(bind_executor_socket(&path)?),
+            Some(path) => {
+                // Resolved once: every executor launch reads it again.
+                flags.domain_socket_location = Some(path.display().to_string());
+                Some(bind_executor_socket(&path)?)
+            }
             None => None,
         };
         let local = listener.local_addr().map_err(|e| AgentError::Io {
