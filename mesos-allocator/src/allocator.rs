@@ -12,11 +12,13 @@
 //! the agent is done. That lets a visit stop at the first eligible framework instead of sorting
 //! every framework for every agent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::time::Duration;
 
 use mesos_core::ids::{AgentId, FrameworkId};
-use mesos_core::resources::{Resource, ResourceValue, Resources};
+use mesos_core::resources::{Resource, ResourceValue, Resources, SmolStr};
 use mesos_core::roles;
 use mesos_core::values::Scalar;
 
@@ -213,38 +215,75 @@ struct Filter {
     until: Duration,
 }
 
+/// What one framework holds on one agent (offered or in use, with allocation roles set).
+///
+/// Offers are appended as they are made and merged into one bag only when the holding is next
+/// read, so that the allocation loop does no bag merging.
+#[derive(Debug, Default)]
+struct Holding {
+    merged: Resources,
+    unmerged: Vec<Resources>,
+}
+
+impl Holding {
+    fn push(&mut self, resources: Resources) {
+        self.unmerged.push(resources);
+    }
+
+    /// The whole holding as one bag.
+    fn merged(&mut self) -> &mut Resources {
+        for part in self.unmerged.drain(..) {
+            self.merged += &part;
+        }
+        &mut self.merged
+    }
+
+    /// The parts of the holding, without merging them.
+    fn parts(&self) -> impl Iterator<Item = &Resources> {
+        std::iter::once(&self.merged).chain(&self.unmerged)
+    }
+
+    /// The whole holding as one new bag.
+    fn sum(&self) -> Resources {
+        let mut out = self.merged.clone();
+        for part in &self.unmerged {
+            out += part;
+        }
+        out
+    }
+}
+
 #[derive(Debug)]
 struct AgentState {
     id: AgentId,
     total: Resources,
-    /// Offered or in use, with allocation roles set.
-    allocated: Resources,
     available: Resources,
-    by_framework: HashMap<usize, Resources>,
+    /// Offered or in use, by framework.
+    by_framework: FxHashMap<usize, Holding>,
     capabilities: AgentCapabilities,
     remote: bool,
     has_gpu: bool,
     active: bool,
     unavailability: Option<Unavailability>,
     /// Frameworks already sent an inverse offer for the current unavailability.
-    inverse_offered: HashSet<usize>,
+    inverse_offered: FxHashSet<usize>,
 }
 
 #[derive(Debug)]
 struct FrameworkState {
     id: FrameworkId,
     roles: Vec<usize>,
-    suppressed: HashSet<usize>,
+    suppressed: FxHashSet<usize>,
     capabilities: FrameworkCapabilities,
-    min_allocatable: HashMap<usize, Vec<Quantities>>,
+    min_allocatable: FxHashMap<usize, Vec<Quantities>>,
     active: bool,
     /// Offer filters by (role, agent).
-    filters: HashMap<(usize, usize), Vec<Filter>>,
+    filters: FxHashMap<(usize, usize), Vec<Filter>>,
 }
 
 struct RoleState {
     name: String,
-    frameworks: HashSet<usize>,
+    frameworks: FxHashSet<usize>,
     framework_sorter: Box<dyn Sorter + Send>,
     quota: Quota,
     /// Reservations to exactly this role on all agents (scalars).
@@ -262,13 +301,13 @@ pub struct Allocator {
     options: AllocatorOptions,
     rng: SplitMix64,
     agents: Vec<Option<AgentState>>,
-    agent_index: HashMap<AgentId, usize>,
+    agent_index: FxHashMap<AgentId, usize>,
     frameworks: Vec<Option<FrameworkState>>,
-    framework_index: HashMap<FrameworkId, usize>,
+    framework_index: FxHashMap<FrameworkId, usize>,
     roles: Vec<RoleState>,
-    role_index: HashMap<String, usize>,
+    role_index: FxHashMap<String, usize>,
     role_sorter: Box<dyn Sorter + Send>,
-    weights: HashMap<String, f64>,
+    weights: FxHashMap<String, f64>,
     /// Scalar totals of all agents (revocable included): the pool shares are measured against.
     cluster_total: Quantities,
     /// Whether sorters have seen the current `cluster_total`.
@@ -365,13 +404,13 @@ impl Allocator {
             rng: SplitMix64::new(options.seed),
             options,
             agents: Vec::new(),
-            agent_index: HashMap::new(),
+            agent_index: FxHashMap::default(),
             frameworks: Vec::new(),
-            framework_index: HashMap::new(),
+            framework_index: FxHashMap::default(),
             roles: Vec::new(),
-            role_index: HashMap::new(),
+            role_index: FxHashMap::default(),
             role_sorter,
-            weights: HashMap::new(),
+            weights: FxHashMap::default(),
             cluster_total: Quantities::new(),
             totals_synced: true,
             next_filter_expiry: Duration::MAX,
@@ -396,11 +435,12 @@ impl Allocator {
     }
 
     fn resync_role_allocations(&mut self) {
-        let mut per_role: HashMap<usize, Quantities> = HashMap::new();
+        let mut per_role: FxHashMap<usize, Quantities> = FxHashMap::default();
         for agent in self.agents.iter().flatten() {
-            for r in agent.allocated.iter() {
+            let parts = agent.by_framework.values().flat_map(Holding::parts);
+            for r in parts.flat_map(Resources::iter) {
                 if let (Some(role), ResourceValue::Scalar(s)) = (&r.allocation_role, &r.value)
-                    && let Some(&idx) = self.role_index.get(role)
+                    && let Some(&idx) = self.role_index.get(role.as_str())
                 {
                     let q = per_role.entry(idx).or_default();
                     let now = q.get(&r.name) + *s;
@@ -441,7 +481,7 @@ impl Allocator {
         framework_sorter.set_total(&self.cluster_total);
         self.roles.push(RoleState {
             name: name.to_string(),
-            frameworks: HashSet::new(),
+            frameworks: FxHashSet::default(),
             framework_sorter,
             quota: Quota::default(),
             reserved: Quantities::new(),
@@ -508,7 +548,7 @@ impl Allocator {
             capabilities: config.capabilities,
             min_allocatable,
             active,
-            filters: HashMap::new(),
+            filters: FxHashMap::default(),
         }));
         self.framework_index.insert(id, index);
         for &role in &role_ids {
@@ -526,7 +566,14 @@ impl Allocator {
     fn resolve_roles_of(
         &mut self,
         config: &FrameworkConfig,
-    ) -> Result<(Vec<usize>, HashSet<usize>, HashMap<usize, Vec<Quantities>>), AllocatorError> {
+    ) -> Result<
+        (
+            Vec<usize>,
+            FxHashSet<usize>,
+            FxHashMap<usize, Vec<Quantities>>,
+        ),
+        AllocatorError,
+    > {
         let roles = config
             .roles
             .iter()
@@ -536,8 +583,8 @@ impl Allocator {
             .suppressed_roles
             .iter()
             .map(|r| self.role(r))
-            .collect::<Result<HashSet<_>, _>>()?;
-        let mut min_allocatable = HashMap::new();
+            .collect::<Result<FxHashSet<_>, _>>()?;
+        let mut min_allocatable = FxHashMap::default();
         for (r, q) in &config.min_allocatable {
             min_allocatable.insert(self.role(r)?, q.clone());
         }
@@ -574,7 +621,7 @@ impl Allocator {
         for a in 0..self.agents.len() {
             let held = self.agents[a]
                 .as_ref()
-                .and_then(|s| s.by_framework.get(&index).cloned());
+                .and_then(|s| s.by_framework.get(&index).map(Holding::sum));
             if let Some(held) = held {
                 self.untrack_allocation(a, index, &held)?;
             }
@@ -741,14 +788,13 @@ impl Allocator {
             id: id.clone(),
             available: config.total.clone(),
             total: config.total,
-            allocated: Resources::new(),
-            by_framework: HashMap::new(),
+            by_framework: FxHashMap::default(),
             capabilities: config.capabilities,
             remote: config.remote_region.is_some(),
             has_gpu,
             active: true,
             unavailability: None,
-            inverse_offered: HashSet::new(),
+            inverse_offered: FxHashSet::default(),
         }));
         self.agent_index.insert(id, index);
         for (framework, (_, resources)) in used_frameworks.into_iter().zip(used) {
@@ -767,7 +813,7 @@ impl Allocator {
 
     fn remove_reservations(&mut self, total: &Resources) {
         for (role, reserved) in total.reservations() {
-            if let Some(&idx) = self.role_index.get(&role) {
+            if let Some(&idx) = self.role_index.get(role.as_str()) {
                 self.roles[idx].reserved.subtract(&scalars(&reserved));
             }
         }
@@ -780,7 +826,7 @@ impl Allocator {
             .agent_state(index)
             .by_framework
             .iter()
-            .map(|(f, r)| (*f, r.clone()))
+            .map(|(f, r)| (*f, r.sum()))
             .collect();
         for (f, r) in holders {
             self.untrack_allocation(index, f, &r)?;
@@ -809,7 +855,11 @@ impl Allocator {
         self.totals_synced = false;
         let agent = self.agent_state_mut(index);
         agent.has_gpu = total.gpus().is_some_and(|g| !g.is_zero());
-        agent.available = &total - &agent.allocated.unallocate();
+        let mut allocated = Resources::new();
+        for part in agent.by_framework.values().flat_map(Holding::parts) {
+            allocated += part;
+        }
+        agent.available = &total - &allocated.unallocate();
         agent.total = total;
         Ok(())
     }
@@ -851,15 +901,11 @@ impl Allocator {
             (Quantities::new(), Quantities::new(), Quantities::new());
         for r in part.iter() {
             if let ResourceValue::Scalar(amount) = r.value {
-                let bump = |into: &mut Quantities| {
-                    let now = into.get(&r.name) + amount;
-                    into.set(&r.name, now);
-                };
-                bump(&mut q);
+                q.add_milli(&r.name, amount.milli());
                 if is_quota_resource(r) {
-                    bump(&mut unreserved);
+                    unreserved.add_milli(&r.name, amount.milli());
                 } else if r.is_reserved() {
-                    bump(&mut reserved);
+                    reserved.add_milli(&r.name, amount.milli());
                 }
             }
         }
@@ -906,9 +952,12 @@ impl Allocator {
             self.account(r, framework, &part, true);
         }
         let state = self.agent_state_mut(agent);
-        state.allocated += resources;
         state.available -= &resources.unallocate();
-        *state.by_framework.entry(framework).or_default() += resources;
+        state
+            .by_framework
+            .entry(framework)
+            .or_default()
+            .push(resources.clone());
         Ok(())
     }
 
@@ -918,7 +967,11 @@ impl Allocator {
         framework: usize,
         resources: &Resources,
     ) -> Result<(), AllocatorError> {
-        let held = self.agent_state(agent).by_framework.get(&framework);
+        let held = self
+            .agent_state_mut(agent)
+            .by_framework
+            .get_mut(&framework)
+            .map(|h| &*h.merged());
         if !held.is_some_and(|h| h.contains(resources)) {
             return Err(AllocatorError::NotAllocated {
                 framework: self.framework_state(framework).id.clone(),
@@ -927,14 +980,14 @@ impl Allocator {
             });
         }
         for (role, part) in split_by_role(resources)? {
-            if let Some(&r) = self.role_index.get(&role) {
+            if let Some(&r) = self.role_index.get(role.as_str()) {
                 self.account(r, framework, &part, false);
             }
         }
         let state = self.agent_state_mut(agent);
-        state.allocated -= resources;
         state.available += &resources.unallocate();
         if let Some(held) = state.by_framework.get_mut(&framework) {
+            let held = held.merged();
             *held -= resources;
             if held.is_empty() {
                 state.by_framework.remove(&framework);
@@ -962,7 +1015,7 @@ impl Allocator {
             let refuse = refuse.min(MAX_REFUSE);
             let until = now.checked_add(refuse).unwrap_or(Duration::MAX);
             for (role, part) in split_by_role(resources)? {
-                if let Some(&r) = self.role_index.get(&role) {
+                if let Some(&r) = self.role_index.get(role.as_str()) {
                     self.next_filter_expiry = self.next_filter_expiry.min(until);
                     let filter = Filter {
                         resources: part.unallocate(),
@@ -1053,7 +1106,7 @@ impl Allocator {
             .agent_state(a)
             .by_framework
             .get(&f)
-            .cloned()
+            .map(Holding::sum)
             .unwrap_or_default())
     }
 
@@ -1239,9 +1292,11 @@ impl Allocator {
     ) -> Resources {
         let resources = offer.into_allocated(&self.roles[role].name);
         self.account(role, framework, &resources, true);
-        let agent = self.agent_state_mut(agent);
-        agent.allocated += &resources;
-        *agent.by_framework.entry(framework).or_default() += &resources;
+        self.agent_state_mut(agent)
+            .by_framework
+            .entry(framework)
+            .or_default()
+            .push(resources.clone());
         resources
     }
 
@@ -1279,9 +1334,9 @@ impl Allocator {
         // only unreserved scalars that every such role caps: nothing can be offered here.
         if stage == Stage::Everything
             && cycle.active_uncapped == 0
-            && remaining
-                .iter()
-                .all(|r| is_quota_resource(r) && !r.shared && cycle.common_caps.contains(&r.name))
+            && remaining.iter().all(|r| {
+                is_quota_resource(r) && !r.shared && cycle.common_caps.iter().any(|c| *c == r.name)
+            })
         {
             return;
         }
@@ -1595,8 +1650,8 @@ fn client_id(index: usize) -> ClientId {
 }
 
 /// Splits allocated resources by their allocation role.
-fn split_by_role(resources: &Resources) -> Result<Vec<(String, Resources)>, AllocatorError> {
-    let mut out: Vec<(String, Resources)> = Vec::new();
+fn split_by_role(resources: &Resources) -> Result<Vec<(SmolStr, Resources)>, AllocatorError> {
+    let mut out: Vec<(SmolStr, Resources)> = Vec::new();
     for r in resources.iter() {
         let role = r
             .allocation_role
@@ -1613,7 +1668,7 @@ fn split_by_role(resources: &Resources) -> Result<Vec<(String, Resources)>, Allo
 /// Merges offers for the same framework, agent and role (stage 1 and stage 2 may both offer).
 fn merge_offers(offers: Vec<Offer>) -> Vec<Offer> {
     let mut out: Vec<Offer> = Vec::with_capacity(offers.len());
-    let mut index: HashMap<(FrameworkId, AgentId, String), usize> = HashMap::new();
+    let mut index: FxHashMap<(FrameworkId, AgentId, String), usize> = FxHashMap::default();
     for o in offers {
         let key = (o.framework.clone(), o.agent.clone(), o.role.clone());
         match index.get(&key) {

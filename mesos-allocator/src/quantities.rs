@@ -54,17 +54,38 @@ impl fmt::Debug for Name {
     }
 }
 
-/// Amounts of scalar resources by name, sorted by name; no entry is zero or negative.
+/// The scalar kinds every agent has, in name order, kept in fixed slots so that the
+/// arithmetic of the allocation loop is a few integer operations instead of name lookups.
+const KNOWN: [&str; 4] = ["cpus", "disk", "gpus", "mem"];
+
+fn known_slot(name: &str) -> Option<usize> {
+    match name {
+        "cpus" => Some(0),
+        "disk" => Some(1),
+        "gpus" => Some(2),
+        "mem" => Some(3),
+        _ => None,
+    }
+}
+
+/// Amounts of scalar resources by name; no amount is zero or negative (absent means zero).
+///
+/// `cpus`, `disk`, `gpus` and `mem` live in fixed slots; other names in a short list sorted by
+/// name, which stays unallocated unless custom resources appear.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Quantities {
-    entries: Vec<(Name, i64)>,
+    /// Milli-amounts of [`KNOWN`], zero when absent.
+    known: [i64; 4],
+    /// Other names, sorted, all positive.
+    other: Vec<(Name, i64)>,
 }
 
 impl Quantities {
     /// No quantities.
     pub const fn new() -> Quantities {
         Quantities {
-            entries: Vec::new(),
+            known: [0; 4],
+            other: Vec::new(),
         }
     }
 
@@ -91,59 +112,92 @@ impl Quantities {
         Scalar::from_milli(self.get_milli(name))
     }
 
-    fn get_milli(&self, name: &str) -> i64 {
-        match self
-            .entries
+    fn other_position(&self, name: &str) -> Result<usize, usize> {
+        self.other
             .binary_search_by(|(n, _)| n.as_bytes().cmp(name.as_bytes()))
-        {
-            Ok(i) => self.entries[i].1,
+    }
+
+    fn get_milli(&self, name: &str) -> i64 {
+        if let Some(slot) = known_slot(name) {
+            return self.known[slot];
+        }
+        match self.other_position(name) {
+            Ok(i) => self.other[i].1,
             Err(_) => 0,
         }
     }
 
-    /// Sets `name` to `amount`.
+    /// Sets `name` to `amount` (zero or less removes it).
     pub fn set(&mut self, name: &str, amount: Scalar) {
-        let milli = amount.milli();
-        match self
-            .entries
-            .binary_search_by(|(n, _)| n.as_bytes().cmp(name.as_bytes()))
-        {
-            Ok(i) if milli > 0 => self.entries[i].1 = milli,
+        self.set_milli(name, amount.milli());
+    }
+
+    fn set_milli(&mut self, name: &str, milli: i64) {
+        if let Some(slot) = known_slot(name) {
+            self.known[slot] = milli.max(0);
+            return;
+        }
+        match self.other_position(name) {
+            Ok(i) if milli > 0 => self.other[i].1 = milli,
             Ok(i) => {
-                self.entries.remove(i);
+                self.other.remove(i);
             }
-            Err(i) if milli > 0 => self.entries.insert(i, (Name::new(name), milli)),
+            Err(i) if milli > 0 => self.other.insert(i, (Name::new(name), milli)),
             Err(_) => {}
         }
     }
 
-    fn add_milli(&mut self, name: &str, milli: i64) {
+    /// Adds `milli` thousandths of `name` (negative amounts subtract, clamping at zero).
+    pub(crate) fn add_milli(&mut self, name: &str, milli: i64) {
+        if let Some(slot) = known_slot(name) {
+            self.known[slot] = self.known[slot].saturating_add(milli).max(0);
+            return;
+        }
         let current = self.get_milli(name);
-        self.set(name, Scalar::from_milli(current.saturating_add(milli)));
+        self.set_milli(name, current.saturating_add(milli));
     }
 
     /// Names and amounts in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Scalar)> + '_ {
-        self.entries
+        let mut known = KNOWN
             .iter()
-            .map(|(n, m)| (n.as_str(), Scalar::from_milli(*m)))
+            .zip(self.known)
+            .filter(|(_, m)| *m > 0)
+            .map(|(n, m)| (*n, m))
+            .peekable();
+        let mut other = self.other.iter().map(|(n, m)| (n.as_str(), *m)).peekable();
+        std::iter::from_fn(move || {
+            let next = match (known.peek(), other.peek()) {
+                (Some(k), Some(o)) if k.0 <= o.0 => known.next(),
+                (Some(_), Some(_)) => other.next(),
+                (Some(_), None) => known.next(),
+                (None, _) => other.next(),
+            };
+            next.map(|(n, m)| (n, Scalar::from_milli(m)))
+        })
     }
 
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.known == [0; 4] && self.other.is_empty()
     }
 
     /// Adds `other`.
     pub fn add(&mut self, other: &Quantities) {
-        for (n, m) in &other.entries {
+        for (mine, theirs) in self.known.iter_mut().zip(other.known) {
+            *mine = mine.saturating_add(theirs);
+        }
+        for (n, m) in &other.other {
             self.add_milli(n.as_str(), *m);
         }
     }
 
     /// Subtracts `other`, dropping names that reach zero or below.
     pub fn subtract(&mut self, other: &Quantities) {
-        for (n, m) in &other.entries {
+        for (mine, theirs) in self.known.iter_mut().zip(other.known) {
+            *mine = mine.saturating_sub(theirs).max(0);
+        }
+        for (n, m) in &other.other {
             self.add_milli(n.as_str(), -*m);
         }
     }
@@ -157,20 +211,28 @@ impl Quantities {
 
     /// True when every amount of `other` is at most the same amount here.
     pub fn contains(&self, other: &Quantities) -> bool {
-        other
-            .entries
-            .iter()
-            .all(|(n, m)| self.get_milli(n.as_str()) >= *m)
+        self.known.iter().zip(other.known).all(|(a, b)| *a >= b)
+            && other
+                .other
+                .iter()
+                .all(|(n, m)| self.get_milli(n.as_str()) >= *m)
     }
 
     /// The dominant share of `self` relative to `total`: the largest `self[name] / total[name]`
     /// over the names in `total`.
     pub fn dominant_share(&self, total: &Quantities) -> f64 {
         let mut share = 0.0f64;
-        for (n, t) in &total.entries {
-            let a = self.get_milli(n.as_str());
-            if a > 0 {
-                share = share.max(a as f64 / *t as f64);
+        for (a, t) in self.known.iter().zip(total.known) {
+            if *a > 0 && t > 0 {
+                share = share.max(*a as f64 / t as f64);
+            }
+        }
+        if !self.other.is_empty() {
+            for (n, t) in &total.other {
+                let a = self.get_milli(n.as_str());
+                if a > 0 {
+                    share = share.max(a as f64 / *t as f64);
+                }
             }
         }
         share
@@ -179,14 +241,14 @@ impl Quantities {
 
 impl fmt::Display for Quantities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.entries.is_empty() {
+        if self.is_empty() {
             return f.write_str("{}");
         }
-        for (i, (n, m)) in self.entries.iter().enumerate() {
+        for (i, (n, m)) in self.iter().enumerate() {
             if i > 0 {
                 f.write_str(";")?;
             }
-            write!(f, "{}:{}", n.as_str(), Scalar::from_milli(*m))?;
+            write!(f, "{n}:{m}")?;
         }
         Ok(())
     }
@@ -274,5 +336,20 @@ mod tests {
         assert_eq!(limits.minus(&a).get("cpus"), Some(Scalar::from_units(1)));
         assert_eq!(limits.minus(&total).get("cpus"), Some(Scalar::ZERO));
         assert_eq!(limits.get("mem"), None);
+    }
+
+    #[test]
+    fn custom_names_interleave_with_the_known_ones_in_name_order() {
+        let mut q = Quantities::parse("mem:2;zz:1;cpus:1;custom:3;disk:4;gpus:1").unwrap();
+        assert_eq!(q.to_string(), "cpus:1;custom:3;disk:4;gpus:1;mem:2;zz:1");
+        q.subtract(&Quantities::parse("custom:5;gpus:1").unwrap());
+        assert_eq!(q.to_string(), "cpus:1;disk:4;mem:2;zz:1");
+        assert_eq!(q.get("custom"), Scalar::ZERO);
+        let total = Quantities::parse("cpus:4;zz:2").unwrap();
+        assert_eq!(q.dominant_share(&total), 0.5);
+        assert!(q.contains(&Quantities::parse("zz:1;mem:1").unwrap()));
+        assert!(!q.contains(&Quantities::parse("zz:2").unwrap()));
+        assert_eq!(q, Quantities::parse("zz:1;disk:4;mem:2;cpus:1").unwrap());
+        assert_eq!(Quantities::new().to_string(), "{}");
     }
 }

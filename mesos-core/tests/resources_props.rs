@@ -10,7 +10,7 @@ use mesos_core::resources::convert::{
 };
 use mesos_core::resources::{
     DiskInfo, DiskSource, DiskSourceKind, Label, Persistence, Reservation, ReservationKind,
-    Resource, ResourceValue, Resources, VolumeMode, VolumeMount, parse_flag_text,
+    Resource, ResourceValue, Resources, SmolStr, VolumeMode, VolumeMount, parse_flag_text,
 };
 use mesos_core::values::{Range, Ranges, Scalar, Set};
 use proptest::prelude::*;
@@ -86,13 +86,13 @@ fn plain_resource(space: Space) -> impl Strategy<Value = Resource> {
                 prop::option::of(Just("web")),
             )
                 .prop_map(move |(value, reservations, revocable, alloc)| Resource {
-                    name: name.to_string(),
+                    name: name.into(),
                     value,
                     reservations,
                     disk: None,
                     revocable: revocable && name == "cpus",
                     shared: false,
-                    allocation_role: alloc.map(str::to_string),
+                    allocation_role: alloc.map(SmolStr::from),
                     provider_id: None,
                 })
         },

@@ -36,7 +36,7 @@ impl TaskNeeds {
         let mut scalars = Vec::new();
         for r in parsed.iter() {
             match &r.value {
-                ResourceValue::Scalar(s) => scalars.push((r.name.clone(), *s)),
+                ResourceValue::Scalar(s) => scalars.push((r.name.to_string(), *s)),
                 _ => {
                     return Err(SdkError::Config(format!(
                         "task resources '{text}': only scalars and a port count are supported"
@@ -92,7 +92,7 @@ impl OfferSpace {
             let mut candidates: Vec<&Resource> = self
                 .remaining
                 .iter()
-                .filter(|r| &r.name == name && matches!(r.value, ResourceValue::Scalar(_)))
+                .filter(|r| r.name == name && matches!(r.value, ResourceValue::Scalar(_)))
                 .filter(|r| r.disk.as_ref().is_none_or(|d| d.persistence.is_none()))
                 .collect();
             candidates.sort_by_key(|r| !r.is_reserved());

@@ -23,7 +23,7 @@ pub(crate) fn legacy_resources(resources: &Resources) -> Value {
         let name = if r.revocable {
             format!("{}_revocable", r.name)
         } else {
-            r.name.clone()
+            r.name.to_string()
         };
         match &r.value {
             ResourceValue::Scalar(s) => {

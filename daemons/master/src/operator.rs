@@ -200,7 +200,7 @@ pub(crate) fn get_roles(master: &Master) -> Vec<pb::Role> {
             }
             for r in t.resources.iter() {
                 if let Some(role) = &r.allocation_role {
-                    roles.entry(role.clone()).or_default().1.add_resource(r);
+                    roles.entry(role.to_string()).or_default().1.add_resource(r);
                 }
             }
         }

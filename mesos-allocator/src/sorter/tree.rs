@@ -7,6 +7,8 @@
 //! order and can stop after the first eligible client instead of sorting everyone.
 
 use std::collections::{BTreeSet, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use super::{ClientId, Sorter, Visit};
@@ -67,6 +69,9 @@ struct Node {
     client: Option<ClientId>,
     /// Leaves only: whether the client is visited.
     active: bool,
+    /// The weight of the node's path where it competes with its siblings (1 for leaves),
+    /// kept here so that repositioning a node needs no lookup by path.
+    weight: f64,
     allocation: Quantities,
     count: u64,
     /// Current key in the parent's `children`, when the node is in it.
@@ -83,6 +88,7 @@ impl Node {
             leaf: None,
             client: None,
             active: false,
+            weight: 1.0,
             allocation: Quantities::new(),
             count: 0,
             key: None,
@@ -95,7 +101,7 @@ impl Node {
 pub struct TreeSorter {
     nodes: Vec<Option<Node>>,
     free: Vec<usize>,
-    clients: HashMap<ClientId, usize>,
+    clients: FxHashMap<ClientId, usize>,
     weights: HashMap<String, f64>,
     total: Quantities,
     /// Keys are stale (totals or weights changed); rebuilt before the next visit.
@@ -110,7 +116,7 @@ impl TreeSorter {
         TreeSorter {
             nodes: vec![Some(Node::new(Arc::from(""), None))],
             free: Vec::new(),
-            clients: HashMap::new(),
+            clients: FxHashMap::default(),
             weights: HashMap::new(),
             total: Quantities::new(),
             dirty: false,
@@ -160,11 +166,7 @@ impl TreeSorter {
         let node = self.node(i);
         // A client's leaf sits under its path's node; like Mesos's virtual leaf `a/.` it has
         // weight 1, and the path's weight applies where the path competes with its siblings.
-        let weight = if node.client.is_some() {
-            1.0
-        } else {
-            self.weight(&node.path)
-        };
+        let weight = node.weight;
         let share = node.allocation.dominant_share(&self.total);
         let (rank, share) = match self.policy {
             Policy::Drf | Policy::Random(_) => (0.0, share / weight),
@@ -224,7 +226,8 @@ impl TreeSorter {
             if let Some(&next) = self.node(current).by_segment.get(segment) {
                 current = next;
             } else {
-                let node = Node::new(Arc::from(&path[..prefix_end]), Some(current));
+                let mut node = Node::new(Arc::from(&path[..prefix_end]), Some(current));
+                node.weight = self.weight(&node.path);
                 let i = self.alloc_node(node);
                 self.node_mut(current)
                     .by_segment
@@ -238,21 +241,29 @@ impl TreeSorter {
     }
 
     /// Applies `change` to the allocation of a leaf and every ancestor, keeping sibling order.
+    ///
+    /// Each listed node is moved within its parent's set in place: its membership does not
+    /// change, so no parent is unlinked and relinked on the way up.
     fn update_allocation(&mut self, leaf: usize, change: impl Fn(&mut Node)) {
-        let mut current = Some(leaf);
-        while let Some(i) = current {
-            if i == ROOT {
+        let mut current = leaf;
+        while current != ROOT {
+            let Some(parent) = self.node(current).parent else {
                 break;
+            };
+            let old = if self.dirty {
+                None
+            } else {
+                self.node_mut(current).key.take()
+            };
+            change(self.node_mut(current));
+            if let Some(old) = old {
+                let key = self.key_of(current);
+                let siblings = &mut self.node_mut(parent).children;
+                siblings.remove(&old);
+                siblings.insert(key.clone());
+                self.node_mut(current).key = Some(key);
             }
-            let listed = self.node(i).key.is_some();
-            if listed && !self.dirty {
-                self.unlink(i);
-            }
-            change(self.node_mut(i));
-            if listed && !self.dirty {
-                self.link(i);
-            }
-            current = self.node(i).parent;
+            current = parent;
         }
     }
 
@@ -383,6 +394,11 @@ impl Sorter for TreeSorter {
 
     fn set_weight(&mut self, path: &str, weight: f64) {
         self.weights.insert(path.to_string(), weight);
+        for node in self.nodes.iter_mut().flatten() {
+            if node.client.is_none() && &*node.path == path {
+                node.weight = weight;
+            }
+        }
         self.dirty = true;
     }
 

@@ -3,14 +3,19 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
+use std::sync::Arc;
 
-use super::resource::{Reservation, Resource, ResourceValue};
+use super::resource::{Reservation, Resource, ResourceValue, SmolStr};
 use crate::values::{Ranges, Scalar};
 
 /// One entry: a resource and, for shared resources, how many copies are held.
+///
+/// The resource sits behind an `Arc` and is copied only when written to while shared, so that
+/// copying a bag (an offer kept by both the allocator and the master, a snapshot of an agent)
+/// copies pointers instead of names, reservation stacks and port ranges.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Slot {
-    resource: Resource,
+    resource: Arc<Resource>,
     /// Copies of a shared resource; always 1 for others.
     count: u32,
 }
@@ -43,23 +48,33 @@ impl Resources {
 
     /// The entries; each shared resource appears once (see [`Resources::shared_count`]).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Resource> + '_ {
-        self.slots.iter().map(|s| &s.resource)
+        self.slots.iter().map(|s| &*s.resource)
     }
 
     /// How many copies of a shared resource are held (0 if none).
     pub fn shared_count(&self, resource: &Resource) -> u32 {
         self.slots
             .iter()
-            .find(|s| s.resource.shared && s.resource == *resource)
+            .find(|s| s.resource.shared && *s.resource == *resource)
             .map_or(0, |s| s.count)
     }
 
     /// Adds one resource, merging it into a matching entry when it can.
     pub fn add_resource(&mut self, resource: &Resource) {
-        self.add_slot(resource, 1);
+        self.add_entry(resource, 1, || Arc::new(resource.clone()));
     }
 
-    fn add_slot(&mut self, resource: &Resource, count: u32) {
+    /// Adds another bag's entry, sharing it when it becomes a new entry here.
+    fn add_slot(&mut self, slot: &Slot) {
+        self.add_entry(&slot.resource, slot.count, || slot.resource.clone());
+    }
+
+    fn add_entry(
+        &mut self,
+        resource: &Resource,
+        count: u32,
+        entry: impl FnOnce() -> Arc<Resource>,
+    ) {
         if resource.is_empty() || count == 0 {
             return;
         }
@@ -68,13 +83,15 @@ impl Resources {
                 if resource.shared {
                     slot.count = slot.count.saturating_add(count);
                 } else {
-                    slot.resource.value.add_assign(&resource.value);
+                    Arc::make_mut(&mut slot.resource)
+                        .value
+                        .add_assign(&resource.value);
                 }
                 return;
             }
         }
         self.slots.push(Slot {
-            resource: resource.clone(),
+            resource: entry(),
             count,
         });
     }
@@ -104,9 +121,9 @@ impl Resources {
                 false
             }
         } else {
-            slot.resource.value.sub_assign(&resource.value);
-            matches!(&slot.resource.value, ResourceValue::Scalar(s) if s.is_negative())
-                || slot.resource.is_empty()
+            let left = Arc::make_mut(&mut slot.resource);
+            left.value.sub_assign(&resource.value);
+            matches!(&left.value, ResourceValue::Scalar(s) if s.is_negative()) || left.is_empty()
         };
         if gone {
             self.slots.swap_remove(i);
@@ -201,9 +218,7 @@ impl Resources {
         let mut out: BTreeMap<String, Resources> = BTreeMap::new();
         for slot in &self.slots {
             if let Some(r) = slot.resource.reservations.last() {
-                out.entry(r.role.clone())
-                    .or_default()
-                    .add_slot(&slot.resource, slot.count);
+                out.entry(r.role.clone()).or_default().add_slot(slot);
             }
         }
         out
@@ -224,7 +239,8 @@ impl Resources {
 
     /// Marks every resource as allocated to `role`.
     pub fn allocate(&self, role: &str) -> Resources {
-        self.map_resources(|r| r.allocation_role = Some(role.to_string()))
+        let role = SmolStr::new(role);
+        self.map_resources(|r| r.allocation_role = Some(role.clone()))
     }
 
     /// Like [`Resources::allocate`], but reuses `self` when nothing was allocated yet (the
@@ -235,8 +251,9 @@ impl Resources {
             .iter()
             .all(|s| s.resource.allocation_role.is_none())
         {
+            let role = SmolStr::new(role);
             for slot in &mut self.slots {
-                slot.resource.allocation_role = Some(role.to_string());
+                Arc::make_mut(&mut slot.resource).allocation_role = Some(role.clone());
             }
             self
         } else {
@@ -264,9 +281,9 @@ impl Resources {
     fn map_resources(&self, mut change: impl FnMut(&mut Resource)) -> Resources {
         let mut out = Resources::new();
         for slot in &self.slots {
-            let mut r = slot.resource.clone();
-            change(&mut r);
-            out.add_slot(&r, slot.count);
+            let mut changed = slot.clone();
+            change(Arc::make_mut(&mut changed.resource));
+            out.add_slot(&changed);
         }
         out
     }
@@ -422,7 +439,7 @@ impl<'a> FromIterator<&'a Resource> for Resources {
 impl AddAssign<&Resources> for Resources {
     fn add_assign(&mut self, other: &Resources) {
         for slot in &other.slots {
-            self.add_slot(&slot.resource, slot.count);
+            self.add_slot(slot);
         }
     }
 }

@@ -9,6 +9,7 @@
 // This module exists to translate the deprecated `role` and `reservation` fields.
 #![allow(deprecated)]
 
+use super::resource::SmolStr;
 use super::resource::{
     DiskInfo, DiskSource, DiskSourceKind, Label, Persistence, Reservation, ReservationKind,
     Resource, ResourceValue, VolumeMode, VolumeMount,
@@ -72,7 +73,7 @@ pub fn convert_format(r: &mut pb::Resource, format: ResourceFormat) -> Result<()
                 depth => {
                     if format == ResourceFormat::PreReservationRefinement {
                         return Err(DowngradeError {
-                            name: r.name.clone(),
+                            name: r.name.to_string(),
                             depth,
                         });
                     }
@@ -219,13 +220,13 @@ pub fn resource_from_proto(wire: &pb::Resource) -> Result<Resource, ResourceErro
         None => None,
     };
     Ok(Resource {
-        name: name.clone(),
+        name: name.into(),
         value,
         reservations,
         disk,
         revocable: r.revocable.is_some(),
         shared: r.shared.is_some(),
-        allocation_role,
+        allocation_role: allocation_role.map(SmolStr::from),
         provider_id: r.provider_id.as_ref().map(|p| p.value.clone()),
     })
 }
@@ -235,12 +236,12 @@ fn validate_legacy_reservation(r: &pb::Resource) -> Result<(), ResourceError> {
         return Ok(());
     }
     let err = |detail: &str| ResourceError::Reservation {
-        name: r.name.clone(),
+        name: r.name.to_string(),
         detail: detail.to_string(),
     };
     if let Some(role) = &r.role {
         roles::validate_role(role).map_err(|source| ResourceError::Role {
-            name: r.name.clone(),
+            name: r.name.to_string(),
             source,
         })?;
     }
@@ -410,7 +411,7 @@ pub fn resource_to_proto(
             .provider_id
             .as_ref()
             .map(|v| pb::ResourceProviderId { value: v.clone() }),
-        name: r.name.clone(),
+        name: r.name.to_string(),
         r#type: value_type as i32,
         scalar,
         ranges,
@@ -420,7 +421,7 @@ pub fn resource_to_proto(
             .allocation_role
             .as_ref()
             .map(|role| pb::resource::AllocationInfo {
-                role: Some(role.clone()),
+                role: Some(role.to_string()),
             }),
         reservation: None,
         reservations: r

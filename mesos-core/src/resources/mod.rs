@@ -14,7 +14,7 @@ pub use collection::Resources;
 pub use parse::parse_flag_text;
 pub use resource::{
     DiskInfo, DiskSource, DiskSourceKind, Label, Persistence, Reservation, ReservationKind,
-    Resource, ResourceValue, VolumeMode, VolumeMount,
+    Resource, ResourceValue, SmolStr, VolumeMode, VolumeMount,
 };
 
 use crate::roles::RoleError;

@@ -136,7 +136,7 @@ pub(crate) fn check_command_line(list: &[Resource]) -> Result<(), ResourceError>
             && previous != kind
         {
             return Err(ResourceError::MixedTypes {
-                name: r.name.clone(),
+                name: r.name.to_string(),
                 first: previous,
                 second: kind,
             });

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub use smol_str::SmolStr;
+
 use crate::values::{Ranges, Scalar, Set, ValueType};
 
 /// The amount carried by a resource. Resources are never text.
@@ -279,7 +281,7 @@ impl fmt::Display for DiskInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Resource {
     /// `cpus`, `mem`, `disk`, `ports`, `gpus`, or any custom name.
-    pub name: String,
+    pub name: SmolStr,
     /// The amount.
     pub value: ResourceValue,
     /// Reservation stack, outermost ancestor first; empty means unreserved.
@@ -291,14 +293,14 @@ pub struct Resource {
     /// Shared resources (persistent volumes) may be used by several tasks at once.
     pub shared: bool,
     /// The role this resource is allocated to, once offered to a framework.
-    pub allocation_role: Option<String>,
+    pub allocation_role: Option<SmolStr>,
     /// The resource provider the resource comes from.
     pub provider_id: Option<String>,
 }
 
 impl Resource {
     /// An unreserved resource with the given value.
-    pub fn new(name: impl Into<String>, value: ResourceValue) -> Resource {
+    pub fn new(name: impl Into<SmolStr>, value: ResourceValue) -> Resource {
         Resource {
             name: name.into(),
             value,
@@ -312,14 +314,14 @@ impl Resource {
     }
 
     /// An unreserved scalar resource, e.g. `Resource::scalar("cpus", 0.5)`.
-    pub fn scalar(name: impl Into<String>, amount: f64) -> Resource {
+    pub fn scalar(name: impl Into<SmolStr>, amount: f64) -> Resource {
         Resource::new(name, ResourceValue::Scalar(Scalar::from_f64(amount)))
     }
 
     /// An unreserved ranges resource holding `begin..=end`.
     ///
     /// An inverted range gives an empty resource; use [`Ranges::single`] to detect that.
-    pub fn range(name: impl Into<String>, begin: u64, end: u64) -> Resource {
+    pub fn range(name: impl Into<SmolStr>, begin: u64, end: u64) -> Resource {
         Resource::new(
             name,
             ResourceValue::Ranges(Ranges::single(begin, end).unwrap_or_default()),
