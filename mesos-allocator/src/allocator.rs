@@ -253,11 +253,43 @@ impl Holding {
     }
 }
 
+/// What the allocation loop needs to know about an agent's free resources, kept beside them
+/// so that the loop does not walk the resources (each a separate allocation) for every agent.
+#[derive(Debug, Default)]
+struct FreeSummary {
+    /// Scalar quantities of the free resources.
+    quantities: Quantities,
+    /// Some free resource is reserved.
+    reserved: bool,
+    /// Every free resource is unreserved, unshared and not revocable: any framework can take
+    /// all of them.
+    plain: bool,
+}
+
+impl FreeSummary {
+    fn of(free: &Resources) -> FreeSummary {
+        let mut reserved = false;
+        let mut plain = true;
+        for r in free.iter() {
+            reserved |= r.is_reserved();
+            plain &= !r.is_reserved() && !r.shared && !r.revocable;
+        }
+        FreeSummary {
+            quantities: Quantities::of(free),
+            reserved,
+            plain,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct AgentState {
     id: AgentId,
     total: Resources,
+    /// Free resources: neither offered nor used. Change them through [`AgentState::set_free`]
+    /// or follow a change with [`AgentState::refresh_free`].
     available: Resources,
+    free: FreeSummary,
     /// Offered or in use, by framework.
     by_framework: FxHashMap<usize, Holding>,
     capabilities: AgentCapabilities,
@@ -267,6 +299,12 @@ struct AgentState {
     unavailability: Option<Unavailability>,
     /// Frameworks already sent an inverse offer for the current unavailability.
     inverse_offered: FxHashSet<usize>,
+}
+
+impl AgentState {
+    fn refresh_free(&mut self) {
+        self.free = FreeSummary::of(&self.available);
+    }
 }
 
 #[derive(Debug)]
@@ -315,6 +353,8 @@ pub struct Allocator {
     /// The earliest expiry among decline filters, so expired ones are dropped without a scan
     /// on every cycle.
     next_filter_expiry: Duration,
+    /// The agents of the current cycle, in the order they are visited.
+    candidates: Vec<usize>,
 }
 
 impl std::fmt::Debug for Allocator {
@@ -414,6 +454,7 @@ impl Allocator {
             cluster_total: Quantities::new(),
             totals_synced: true,
             next_filter_expiry: Duration::MAX,
+            candidates: Vec::new(),
         })
     }
 
@@ -786,6 +827,7 @@ impl Allocator {
         self.totals_synced = false;
         self.agents.push(Some(AgentState {
             id: id.clone(),
+            free: FreeSummary::of(&config.total),
             available: config.total.clone(),
             total: config.total,
             by_framework: FxHashMap::default(),
@@ -860,6 +902,7 @@ impl Allocator {
             allocated += part;
         }
         agent.available = &total - &allocated.unallocate();
+        agent.refresh_free();
         agent.total = total;
         Ok(())
     }
@@ -909,17 +952,31 @@ impl Allocator {
                 }
             }
         }
+        self.account_quantities(role, framework, &q, &unreserved, &reserved, add);
+    }
+
+    /// [`Allocator::account`] with the quantities already split: all scalars, the unreserved
+    /// non-revocable ones, and the reserved ones.
+    fn account_quantities(
+        &mut self,
+        role: usize,
+        framework: usize,
+        q: &Quantities,
+        unreserved: &Quantities,
+        reserved: &Quantities,
+        add: bool,
+    ) {
         let state = &mut self.roles[role];
         if add {
-            state.allocated_unreserved.add(&unreserved);
-            state.allocated_reserved.add(&reserved);
-            state.framework_sorter.allocated(client_id(framework), &q);
-            self.role_sorter.allocated(client_id(role), &q);
+            state.allocated_unreserved.add(unreserved);
+            state.allocated_reserved.add(reserved);
+            state.framework_sorter.allocated(client_id(framework), q);
+            self.role_sorter.allocated(client_id(role), q);
         } else {
-            state.allocated_unreserved.subtract(&unreserved);
-            state.allocated_reserved.subtract(&reserved);
-            state.framework_sorter.unallocated(client_id(framework), &q);
-            self.role_sorter.unallocated(client_id(role), &q);
+            state.allocated_unreserved.subtract(unreserved);
+            state.allocated_reserved.subtract(reserved);
+            state.framework_sorter.unallocated(client_id(framework), q);
+            self.role_sorter.unallocated(client_id(role), q);
         }
     }
 
@@ -953,6 +1010,7 @@ impl Allocator {
         }
         let state = self.agent_state_mut(agent);
         state.available -= &resources.unallocate();
+        state.refresh_free();
         state
             .by_framework
             .entry(framework)
@@ -986,6 +1044,7 @@ impl Allocator {
         }
         let state = self.agent_state_mut(agent);
         state.available += &resources.unallocate();
+        state.refresh_free();
         if let Some(held) = state.by_framework.get_mut(&framework) {
             let held = held.merged();
             *held -= resources;
@@ -1068,6 +1127,7 @@ impl Allocator {
         state.total += &to_unallocated;
         state.available -= &from;
         state.available += &to_unallocated;
+        state.refresh_free();
         state.has_gpu = state.total.gpus().is_some_and(|g| !g.is_zero());
         self.track_allocation(a, f, to)
     }
@@ -1171,9 +1231,13 @@ impl Allocator {
             }
             self.totals_synced = true;
         }
-        let mut candidates: Vec<usize> = (0..self.agents.len())
-            .filter(|&i| self.agents[i].as_ref().is_some_and(|a| a.active))
-            .collect();
+        // The agent list is reused from cycle to cycle: allocating it anew can cost more than
+        // the cycle when the heap is fragmented by the previous cycle's offers.
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        candidates.extend(
+            (0..self.agents.len()).filter(|&i| self.agents[i].as_ref().is_some_and(|a| a.active)),
+        );
         self.rng.shuffle(&mut candidates);
 
         // Quota bookkeeping, for roles with a quota only.
@@ -1228,8 +1292,8 @@ impl Allocator {
             cycle.available_headroom = headroom;
         }
 
-        let mut offers: Vec<Offer> = Vec::new();
-        let mut pending: Vec<(usize, usize, Resources)> = Vec::new();
+        let mut offers: Vec<Offer> = Vec::with_capacity(candidates.len());
+        let mut pending: Vec<PendingOffer> = Vec::new();
         // Stage 1 only runs while some guarantee is unmet.
         let stages: &[Stage] = if !any_unmet {
             &[Stage::Everything]
@@ -1242,9 +1306,13 @@ impl Allocator {
             }
             for &agent in &candidates {
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
-                for (framework, role, offer) in pending.drain(..) {
+                if !pending.is_empty() {
+                    self.agent_state_mut(agent).refresh_free();
+                }
+                for p in pending.drain(..) {
                     // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
-                    let resources = self.track_offer(agent, framework, role, offer);
+                    let (framework, role) = (p.framework, p.role);
+                    let resources = self.track_offer(agent, p);
                     offers.push(Offer {
                         framework: self.framework_state(framework).id.clone(),
                         agent: self.agent_state(agent).id.clone(),
@@ -1254,6 +1322,7 @@ impl Allocator {
                 }
             }
         }
+        self.candidates = candidates;
         let offers = if stages.len() > 1 {
             merge_offers(offers)
         } else {
@@ -1283,15 +1352,19 @@ impl Allocator {
 
     /// Records a fresh offer, already taken out of the agent's available resources, and returns
     /// it marked with its allocation role.
-    fn track_offer(
-        &mut self,
-        agent: usize,
-        framework: usize,
-        role: usize,
-        offer: Resources,
-    ) -> Resources {
-        let resources = offer.into_allocated(&self.roles[role].name);
-        self.account(role, framework, &resources, true);
+    fn track_offer(&mut self, agent: usize, offer: PendingOffer) -> Resources {
+        let PendingOffer {
+            framework,
+            role,
+            resources,
+            plain_quantities,
+        } = offer;
+        let resources = resources.into_allocated(&self.roles[role].name);
+        match plain_quantities {
+            // Unreserved and not revocable: all of it counts towards quota.
+            Some(q) => self.account_quantities(role, framework, &q, &q, &Quantities::new(), true),
+            None => self.account(role, framework, &resources, true),
+        }
         self.agent_state_mut(agent)
             .by_framework
             .entry(framework)
@@ -1306,7 +1379,7 @@ impl Allocator {
         stage: Stage,
         agent: usize,
         cycle: &mut Cycle,
-        pending: &mut Vec<(usize, usize, Resources)>,
+        pending: &mut Vec<PendingOffer>,
     ) {
         let Allocator {
             options,
@@ -1328,8 +1401,11 @@ impl Allocator {
         if remaining.is_empty() {
             return;
         }
+        // The summary describes `remaining` until the first offer on this agent changes it.
+        let free = &astate.free;
+        let mut untouched = true;
         let mut offered_shared = Resources::new();
-        let has_reservations = remaining.iter().any(Resource::is_reserved);
+        let has_reservations = free.reserved;
         // Every role that could be offered something is at all of its limits, and this agent has
         // only unreserved scalars that every such role caps: nothing can be offered here.
         if stage == Stage::Everything
@@ -1390,9 +1466,15 @@ impl Allocator {
                 if available.is_empty() {
                     return Visit::Stop;
                 }
-                if !min_allocatable_ok(options, fstate, role, available)
-                    || !capable_of_agent(options, &fstate.capabilities, &traits)
-                {
+                // Whether what the framework is offered is the whole of the agent's free,
+                // plain resources, as summarised before any offer here.
+                let whole_and_plain = untouched && free.plain;
+                let enough = if whole_and_plain {
+                    min_allocatable_ok_for(options, fstate, role, &free.quantities)
+                } else {
+                    min_allocatable_ok(options, fstate, role, available)
+                };
+                if !enough || !capable_of_agent(options, &fstate.capabilities, &traits) {
                     return Visit::Continue;
                 }
                 let caps = fstate.capabilities;
@@ -1409,14 +1491,20 @@ impl Allocator {
                 if plain_stage_two
                     && !has_reservations
                     && offered_shared.is_empty()
-                    && !available.iter().any(|r| incapable(r) || r.shared)
+                    && (whole_and_plain || !available.iter().any(|r| incapable(r) || r.shared))
                 {
                     if is_filtered(
                         fstate, role_name, role, agent, &traits, available, cycle.now,
                     ) {
                         return Visit::Continue;
                     }
-                    pending.push((framework, role, std::mem::take(remaining)));
+                    pending.push(PendingOffer {
+                        framework,
+                        role,
+                        resources: std::mem::take(remaining),
+                        plain_quantities: whole_and_plain.then(|| free.quantities.clone()),
+                    });
+                    untouched = false;
                     for_role = None;
                     return Visit::Continue;
                 }
@@ -1498,7 +1586,13 @@ impl Allocator {
                     *remaining -= &to_offer;
                 }
                 for_role = None;
-                pending.push((framework, role, to_offer));
+                untouched = false;
+                pending.push(PendingOffer {
+                    framework,
+                    role,
+                    resources: to_offer,
+                    plain_quantities: None,
+                });
                 if stage == Stage::Guarantees && !cycle.unmet[role] {
                     return Visit::Stop;
                 }
@@ -1531,6 +1625,16 @@ impl Allocator {
         }
         out
     }
+}
+
+/// An offer decided on an agent, recorded once the agent is done.
+struct PendingOffer {
+    framework: usize,
+    role: usize,
+    resources: Resources,
+    /// The offer's scalar quantities when it is all unreserved, non-revocable and unshared
+    /// (the agent's whole free bag), so that recording it need not walk its resources.
+    plain_quantities: Option<Quantities>,
 }
 
 /// The parts of an agent that decide eligibility, copied out of the borrowed state.
@@ -1596,15 +1700,25 @@ fn min_allocatable_ok(
     if offer.is_empty() {
         return false;
     }
-    let mins = framework
-        .min_allocatable
-        .get(&role)
-        .unwrap_or(&options.min_allocatable_resources);
-    if mins.is_empty() {
-        return true;
-    }
-    let have = scalars(offer);
-    mins.iter().any(|m| have.contains(m))
+    min_allocatable_ok_for(options, framework, role, &scalars(offer))
+}
+
+/// [`min_allocatable_ok`] on the scalar quantities of a non-empty offer.
+fn min_allocatable_ok_for(
+    options: &AllocatorOptions,
+    framework: &FrameworkState,
+    role: usize,
+    have: &Quantities,
+) -> bool {
+    let mins = if framework.min_allocatable.is_empty() {
+        &options.min_allocatable_resources
+    } else {
+        framework
+            .min_allocatable
+            .get(&role)
+            .unwrap_or(&options.min_allocatable_resources)
+    };
+    mins.is_empty() || mins.iter().any(|m| have.contains(m))
 }
 
 /// Implicit filters (agent capabilities) and the framework's decline filters.
