@@ -104,7 +104,7 @@ fn disk_unit() -> impl Strategy<Value = Resource> {
     (1i64..5000, "[a-z]{1,4}", any::<bool>(), any::<bool>()).prop_map(|(mb, id, shared, mount)| {
         let mut r = Resource::new("disk", ResourceValue::Scalar(Scalar::from_units(mb)))
             .reserved_to(Reservation::dynamic_to("web", None));
-        r.disk = Some(DiskInfo {
+        r.disk = Some(Box::new(DiskInfo {
             persistence: Some(Persistence {
                 id,
                 principal: None,
@@ -122,7 +122,7 @@ fn disk_unit() -> impl Strategy<Value = Resource> {
                 vendor: None,
                 metadata: vec![],
             }),
-        });
+        }));
         r.shared = shared;
         r
     })

@@ -18,7 +18,8 @@ use crate::launcher::{self, Isolator, NoIsolation};
 use crate::paths::Layout;
 
 /// Binds the executors' domain socket at `path`, replacing the socket a previous agent left
-/// there (a path that exists but is no socket is left alone and reported).
+/// there. A path that exists but is no socket is left alone and reported, and so is a socket a
+/// live agent still answers on: taking it over would cut that agent's executors off.
 fn bind_executor_socket(
     path: &std::path::Path,
 ) -> Result<(tokio::net::UnixListener, std::path::PathBuf), AgentError> {
@@ -29,8 +30,17 @@ fn bind_executor_socket(
             .map_err(io(format!("create directory {}", parent.display())))?;
     }
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
-            .map_err(io(format!("remove the old socket {}", path.display())))?,
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(AgentError::Flags(format!(
+                    "domain socket location '{}' is already served by a running agent; give \
+                     each agent its own --runtime_dir or --domain_socket_location",
+                    path.display()
+                )));
+            }
+            std::fs::remove_file(path)
+                .map_err(io(format!("remove the old socket {}", path.display())))?
+        }
         Ok(_) => {
             return Err(AgentError::Flags(format!(
                 "domain socket location '{}' exists and is not a socket",

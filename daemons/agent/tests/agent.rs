@@ -196,6 +196,13 @@ async fn executors_talk_to_the_agent_over_its_domain_socket() {
         flags["flags"]["domain_socket_location"],
         socket.display().to_string()
     );
+    // A second agent pointed at the same socket refuses to start instead of taking it over.
+    let other = tempfile::tempdir().unwrap();
+    let mut second = common::test_flags(other.path(), &master, 0, &common::launcher_dir());
+    second.http_executor_domain_sockets = true;
+    second.domain_socket_location = Some(socket.display().to_string());
+    let err = mesos_agent::Agent::start(second).await.unwrap_err();
+    assert!(err.to_string().contains("already served"), "{err}");
 
     // The socket serves the executor and operator APIs only, as Mesos's does.
     let over_socket = reqwest::Client::builder()

@@ -508,7 +508,7 @@ mod tests {
 
     fn mount(root: &str) -> Resource {
         let mut r = Resource::scalar("disk", 100.0);
-        r.disk = Some(DiskInfo {
+        r.disk = Some(Box::new(DiskInfo {
             source: Some(DiskSource {
                 kind: DiskSourceKind::Mount,
                 root: Some(root.into()),
@@ -518,7 +518,7 @@ mod tests {
                 metadata: vec![],
             }),
             ..Default::default()
-        });
+        }));
         r
     }
 

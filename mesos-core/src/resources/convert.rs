@@ -223,7 +223,7 @@ pub fn resource_from_proto(wire: &pb::Resource) -> Result<Resource, ResourceErro
         name: name.into(),
         value,
         reservations,
-        disk,
+        disk: disk.map(Box::new),
         revocable: r.revocable.is_some(),
         shared: r.shared.is_some(),
         allocation_role: allocation_role.map(SmolStr::from),
@@ -437,7 +437,7 @@ pub fn resource_to_proto(
                 labels: labels_to_proto(&x.labels),
             })
             .collect(),
-        disk: r.disk.as_ref().map(disk_to_proto),
+        disk: r.disk.as_deref().map(disk_to_proto),
         revocable: r.revocable.then(pb::resource::RevocableInfo::default),
         shared: r.shared.then(pb::resource::SharedInfo::default),
     };

@@ -287,7 +287,7 @@ pub struct Resource {
     /// Reservation stack, outermost ancestor first; empty means unreserved.
     pub reservations: Vec<Reservation>,
     /// Disk details, only on `disk` resources.
-    pub disk: Option<DiskInfo>,
+    pub disk: Option<Box<DiskInfo>>,
     /// Revocable (oversubscribed) resources may be taken back at any time.
     pub revocable: bool,
     /// Shared resources (persistent volumes) may be used by several tasks at once.
