@@ -281,9 +281,26 @@ async fn updates_are_resent_until_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_recovers_the_running_task() {
+    restart_recovers_the_running_task_over(false).await;
+}
+
+/// The same with `--http_executor_domain_sockets`: the restarted agent binds the socket again
+/// (the old one is stale, not refused as a live agent's) and re-adopts the executor, which was
+/// launched with `MESOS_DOMAIN_SOCKET`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_recovers_the_running_task_over_the_domain_socket() {
+    restart_recovers_the_running_task_over(true).await;
+}
+
+async fn restart_recovers_the_running_task_over(domain_socket: bool) {
     let work = tempfile::tempdir().unwrap();
     let master = FakeMaster::start().await;
     let port = common::free_port();
+    let start_agent = |work: &std::path::Path, master: &FakeMaster, port: u16| {
+        let mut flags = common::test_flags(work, master, port, &common::launcher_dir());
+        flags.http_executor_domain_sockets = domain_socket;
+        async move { mesos_agent::Agent::start(flags).await.unwrap() }
+    };
     let agent = start_agent(work.path(), &master, port).await;
     let aid = agent.agent_id().await.unwrap();
     master.run_task(
