@@ -13,9 +13,9 @@
 //! every framework for every agent.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::time::Duration;
 
 use mesos_core::ids::{AgentId, FrameworkId};
 use mesos_core::resources::{Resource, ResourceValue, Resources, SmolStr};
@@ -245,11 +245,7 @@ impl Holding {
 
     /// The whole holding as one new bag.
     fn sum(&self) -> Resources {
-        let mut out = self.merged.clone();
-        for part in &self.unmerged {
-            out += part;
-        }
-        out
+        sum_of(self.parts())
     }
 }
 
@@ -286,8 +282,8 @@ impl FreeSummary {
 struct AgentState {
     id: AgentId,
     total: Resources,
-    /// Free resources: neither offered nor used. Change them through [`AgentState::set_free`]
-    /// or follow a change with [`AgentState::refresh_free`].
+    /// Free resources: neither offered nor used. Every change is followed by
+    /// [`AgentState::refresh_free`].
     available: Resources,
     free: FreeSummary,
     /// Offered or in use, by framework.
@@ -305,6 +301,19 @@ impl AgentState {
     fn refresh_free(&mut self) {
         self.free = FreeSummary::of(&self.available);
     }
+
+    /// Everything offered or in use on the agent, by whichever framework.
+    fn allocated(&self) -> Resources {
+        sum_of(self.by_framework.values().flat_map(Holding::parts))
+    }
+}
+
+fn sum_of<'a>(parts: impl Iterator<Item = &'a Resources>) -> Resources {
+    let mut out = Resources::new();
+    for part in parts {
+        out += part;
+    }
+    out
 }
 
 #[derive(Debug)]
@@ -897,11 +906,7 @@ impl Allocator {
         self.totals_synced = false;
         let agent = self.agent_state_mut(index);
         agent.has_gpu = total.gpus().is_some_and(|g| !g.is_zero());
-        let mut allocated = Resources::new();
-        for part in agent.by_framework.values().flat_map(Holding::parts) {
-            allocated += part;
-        }
-        agent.available = &total - &allocated.unallocate();
+        agent.available = &total - &agent.allocated().unallocate();
         agent.refresh_free();
         agent.total = total;
         Ok(())
@@ -1710,14 +1715,10 @@ fn min_allocatable_ok_for(
     role: usize,
     have: &Quantities,
 ) -> bool {
-    let mins = if framework.min_allocatable.is_empty() {
-        &options.min_allocatable_resources
-    } else {
-        framework
-            .min_allocatable
-            .get(&role)
-            .unwrap_or(&options.min_allocatable_resources)
-    };
+    let mins = framework
+        .min_allocatable
+        .get(&role)
+        .unwrap_or(&options.min_allocatable_resources);
     mins.is_empty() || mins.iter().any(|m| have.contains(m))
 }
 

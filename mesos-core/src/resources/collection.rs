@@ -121,9 +121,16 @@ impl Resources {
                 false
             }
         } else {
-            let left = Arc::make_mut(&mut slot.resource);
-            left.value.sub_assign(&resource.value);
-            matches!(&left.value, ResourceValue::Scalar(s) if s.is_negative()) || left.is_empty()
+            // The remainder is worked out before the entry is written, so that an entry shared
+            // with another bag is not copied only to be dropped (recovering a whole offer).
+            let mut left = slot.resource.value.clone();
+            left.sub_assign(&resource.value);
+            let gone =
+                matches!(&left, ResourceValue::Scalar(s) if s.is_negative()) || left.is_empty();
+            if !gone {
+                Arc::make_mut(&mut slot.resource).value = left;
+            }
+            gone
         };
         if gone {
             self.slots.swap_remove(i);
