@@ -227,7 +227,12 @@ struct Holding {
 
 impl Holding {
     fn push(&mut self, resources: Resources) {
-        self.unmerged.push(resources);
+        // The first part of an empty holding becomes the merged bag: no list to allocate.
+        if self.merged.is_empty() && self.unmerged.is_empty() {
+            self.merged = resources;
+        } else {
+            self.unmerged.push(resources);
+        }
     }
 
     /// The whole holding as one bag.

@@ -89,6 +89,11 @@ struct Node {
     count: u64,
     /// Current key in the parent's `children`, when the node is in it.
     key: Option<Key>,
+    /// `key` no longer reflects the allocation. Allowed only while the node is its parent's
+    /// only listed child, where order cannot matter; refreshed when a sibling is linked. This
+    /// spares every allocation the set removal and insertion at levels with one child (a
+    /// client's leaf under its path, a lone role), which free and allocate a B-tree node each.
+    stale: bool,
 }
 
 impl Node {
@@ -106,6 +111,7 @@ impl Node {
             allocation: Quantities::new(),
             count: 0,
             key: None,
+            stale: false,
         }
     }
 }
@@ -208,6 +214,7 @@ impl TreeSorter {
     }
 
     fn unlink(&mut self, i: usize) {
+        self.node_mut(i).stale = false;
         if let Some(key) = self.node_mut(i).key.take()
             && let Some(parent) = self.node(i).parent
         {
@@ -225,6 +232,12 @@ impl TreeSorter {
         let Some(parent) = self.node(i).parent else {
             return;
         };
+        // A lone sibling may carry a stale key; it must be ordered against the newcomer.
+        if let Some(only) = self.node(parent).children.first().map(|k| k.node)
+            && self.node(only).stale
+        {
+            self.refresh_key(only, parent);
+        }
         let key = self.key_of(i);
         self.node_mut(parent).children.insert(key.clone());
         self.node_mut(i).key = Some(key);
@@ -272,14 +285,30 @@ impl TreeSorter {
             };
             change(self.node_mut(current));
             if let Some(old) = old {
-                let key = self.key_of(current);
-                let siblings = &mut self.node_mut(parent).children;
-                siblings.remove(&old);
-                siblings.insert(key.clone());
-                self.node_mut(current).key = Some(key);
+                if self.node(parent).children.len() == 1 {
+                    let node = self.node_mut(current);
+                    node.key = Some(old);
+                    node.stale = true;
+                } else {
+                    self.node_mut(current).key = Some(old);
+                    self.refresh_key(current, parent);
+                }
             }
             current = parent;
         }
+    }
+
+    /// Replaces the key of listed node `i` in its parent's set by one computed afresh.
+    fn refresh_key(&mut self, i: usize, parent: usize) {
+        let key = self.key_of(i);
+        let node = self.node_mut(i);
+        node.stale = false;
+        let Some(old) = node.key.replace(key.clone()) else {
+            return;
+        };
+        let siblings = &mut self.node_mut(parent).children;
+        siblings.remove(&old);
+        siblings.insert(key);
     }
 
     fn rebuild(&mut self) {
@@ -287,6 +316,7 @@ impl TreeSorter {
             if let Some(node) = self.nodes[i].as_mut() {
                 node.children.clear();
                 node.key = None;
+                node.stale = false;
             }
         }
         for i in 1..self.nodes.len() {
@@ -524,6 +554,190 @@ mod tests {
         s.set_weight("high", 10.0);
         s.allocated(1, &q("cpus:9"));
         assert_eq!(s.order(), vec![1, 0]);
+    }
+
+    /// What the tree sorter must agree with: the order computed from scratch, by sorting the
+    /// children of every path by (weighted share, allocation count, path), where a path's
+    /// allocation is that of every client at or below it, active or not, and its count is how
+    /// many allocations were made below it since the path last came into being (as in Mesos,
+    /// removing a client leaves its allocations counted in the paths above it).
+    #[derive(Debug, Clone)]
+    struct Reference {
+        total: Quantities,
+        weights: HashMap<String, f64>,
+        counts: HashMap<String, u64>,
+        /// client → (path, allocation, allocations counted, active)
+        clients: std::collections::BTreeMap<ClientId, (String, Quantities, u64, bool)>,
+    }
+
+    impl Reference {
+        fn below<'a>(
+            &'a self,
+            path: &'a str,
+        ) -> impl Iterator<Item = &'a (String, Quantities, u64, bool)> {
+            self.clients.values().filter(move |(p, ..)| {
+                p == path
+                    || p.strip_prefix(path)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        }
+
+        /// Active clients ordered under `path` (the root is "").
+        fn order_under(&self, path: &str, out: &mut Vec<ClientId>) {
+            // Children: the client at `path` itself (a leaf of weight 1), then every next segment
+            // with an active client below it.
+            let mut children: Vec<(f64, u64, String, Option<ClientId>)> = Vec::new();
+            for (&id, (p, allocation, count, active)) in &self.clients {
+                if p == path && *active && !path.is_empty() {
+                    children.push((
+                        allocation.dominant_share(&self.total),
+                        *count,
+                        p.clone(),
+                        Some(id),
+                    ));
+                }
+            }
+            let mut segments = std::collections::BTreeSet::new();
+            for (p, _, _, active) in self.clients.values() {
+                let rest = if path.is_empty() {
+                    Some(p.as_str())
+                } else {
+                    p.strip_prefix(path).and_then(|r| r.strip_prefix('/'))
+                };
+                if let Some(rest) = rest.filter(|r| !r.is_empty())
+                    && *active
+                {
+                    let segment = rest.split('/').next().unwrap_or(rest);
+                    let child = if path.is_empty() {
+                        segment.to_string()
+                    } else {
+                        format!("{path}/{segment}")
+                    };
+                    segments.insert(child);
+                }
+            }
+            for child in segments {
+                let mut allocation = Quantities::new();
+                for (_, a, ..) in self.below(&child) {
+                    allocation.add(a);
+                }
+                let count = self.counts.get(&child).copied().unwrap_or(0);
+                let weight = self.weights.get(&child).copied().unwrap_or(1.0);
+                children.push((
+                    allocation.dominant_share(&self.total) / weight,
+                    count,
+                    child,
+                    None,
+                ));
+            }
+            children.sort_by(|a, b| {
+                a.0.total_cmp(&b.0)
+                    .then(a.1.cmp(&b.1))
+                    .then(a.2.cmp(&b.2))
+                    // The leaf of a path shares the path with nothing else at its level.
+                    .then(a.3.is_none().cmp(&b.3.is_none()))
+            });
+            for (_, _, child, client) in children {
+                match client {
+                    Some(id) => out.push(id),
+                    None => self.order_under(&child, out),
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(ClientId, String),
+        Remove(ClientId),
+        Active(ClientId, bool),
+        Allocated(ClientId, u32, u32),
+        Unallocated(ClientId),
+        Weight(String, u8),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let path = prop::sample::select(vec!["a", "b", "a/x", "a/y", "b/x", "c", "a/x/z"])
+            .prop_map(str::to_string);
+        let client = 0..6u32;
+        prop_oneof![
+            (client.clone(), path.clone()).prop_map(|(c, p)| Op::Add(c, p)),
+            client.clone().prop_map(Op::Remove),
+            (client.clone(), any::<bool>()).prop_map(|(c, a)| Op::Active(c, a)),
+            (client.clone(), 0..20u32, 0..20u32).prop_map(|(c, x, y)| Op::Allocated(c, x, y)),
+            client.prop_map(Op::Unallocated),
+            (path, 1..4u8).prop_map(|(p, w)| Op::Weight(p, w)),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn drf_order_matches_a_sort_from_scratch(ops in proptest::collection::vec(op(), 1..80)) {
+            let mut sorter = TreeSorter::drf();
+            let total = q("cpus:100;mem:1000");
+            sorter.set_total(&total);
+            let mut reference = Reference {
+                total,
+                weights: HashMap::new(),
+                counts: HashMap::new(),
+                clients: Default::default(),
+            };
+            for op in ops {
+                match op {
+                    Op::Add(c, path) => {
+                        // One client per path, as the allocator uses the sorter.
+                        if !reference.clients.contains_key(&c)
+                            && !reference.clients.values().any(|(p, ..)| *p == path)
+                        {
+                            sorter.add_client(c, &path);
+                            reference.clients.insert(c, (path, Quantities::new(), 0, false));
+                        }
+                    }
+                    Op::Remove(c) => {
+                        sorter.remove_client(c);
+                        reference.clients.remove(&c);
+                        // Paths with no client left at or below them are pruned.
+                        let r = reference.clone();
+                        reference.counts.retain(|path, _| r.below(path).next().is_some());
+                    }
+                    Op::Active(c, active) => {
+                        sorter.set_active(c, active);
+                        if let Some(entry) = reference.clients.get_mut(&c) {
+                            entry.3 = active;
+                        }
+                    }
+                    Op::Allocated(c, cpus, mem) => {
+                        let amount = q(&format!("cpus:{cpus};mem:{mem}"));
+                        sorter.allocated(c, &amount);
+                        if let Some(entry) = reference.clients.get_mut(&c) {
+                            entry.1.add(&amount);
+                            entry.2 += 1;
+                            let mut end = 0;
+                            for segment in entry.0.split('/') {
+                                end += segment.len();
+                                *reference.counts.entry(entry.0[..end].to_string()).or_default() += 1;
+                                end += 1;
+                            }
+                        }
+                    }
+                    Op::Unallocated(c) => {
+                        if let Some(entry) = reference.clients.get_mut(&c) {
+                            let all = entry.1.clone();
+                            sorter.unallocated(c, &all);
+                            entry.1.subtract(&all);
+                        }
+                    }
+                    Op::Weight(path, w) => {
+                        sorter.set_weight(&path, f64::from(w));
+                        reference.weights.insert(path, f64::from(w));
+                    }
+                }
+                let mut expected = Vec::new();
+                reference.order_under("", &mut expected);
+                proptest::prop_assert_eq!(sorter.order(), expected);
+            }
+        }
     }
 
     #[test]
