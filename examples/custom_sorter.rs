@@ -234,7 +234,7 @@ fn run(
             if verbose {
                 print_offer(&offer, launched.as_ref());
             }
-            let t = tally.entry(offer.role.clone()).or_default();
+            let t = tally.entry(offer.role.to_string()).or_default();
             t.offers += 1;
             if let Some(task) = launched {
                 t.held.add(&Quantities::of(&task));

@@ -183,7 +183,7 @@ pub struct Offer {
     /// Where.
     pub agent: AgentId,
     /// For which of its roles (also set as each resource's allocation role).
-    pub role: String,
+    pub role: SmolStr,
     /// What.
     pub resources: Resources,
 }
@@ -334,7 +334,7 @@ struct FrameworkState {
 }
 
 struct RoleState {
-    name: String,
+    name: SmolStr,
     frameworks: FxHashSet<usize>,
     framework_sorter: Box<dyn Sorter + Send>,
     quota: Quota,
@@ -535,7 +535,7 @@ impl Allocator {
         .expect("checked in new");
         framework_sorter.set_total(&self.cluster_total);
         self.roles.push(RoleState {
-            name: name.to_string(),
+            name: SmolStr::new(name),
             frameworks: FxHashSet::default(),
             framework_sorter,
             quota: Quota::default(),
@@ -1369,7 +1369,7 @@ impl Allocator {
             resources,
             plain_quantities,
         } = offer;
-        let resources = resources.into_allocated(&self.roles[role].name);
+        let resources = resources.into_allocated(self.roles[role].name.clone());
         match plain_quantities {
             // Unreserved and not revocable: all of it counts towards quota.
             Some(q) => self.account_quantities(role, framework, &q, &q, &Quantities::new(), true),
@@ -1788,7 +1788,7 @@ fn split_by_role(resources: &Resources) -> Result<Vec<(SmolStr, Resources)>, All
 /// Merges offers for the same framework, agent and role (stage 1 and stage 2 may both offer).
 fn merge_offers(offers: Vec<Offer>) -> Vec<Offer> {
     let mut out: Vec<Offer> = Vec::with_capacity(offers.len());
-    let mut index: FxHashMap<(FrameworkId, AgentId, String), usize> = FxHashMap::default();
+    let mut index: FxHashMap<(FrameworkId, AgentId, SmolStr), usize> = FxHashMap::default();
     for o in offers {
         let key = (o.framework.clone(), o.agent.clone(), o.role.clone());
         match index.get(&key) {

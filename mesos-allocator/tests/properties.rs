@@ -177,7 +177,7 @@ fn run(s: &Setup, events: &[Event]) -> Result<Vec<Allocation>, TestCaseError> {
                     refusals.push(Refusal {
                         framework: o.framework,
                         agent: o.agent,
-                        role: o.role,
+                        role: o.role.to_string(),
                         resources: o.resources.unallocate(),
                         until: now + r,
                     });

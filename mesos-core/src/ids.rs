@@ -2,18 +2,23 @@
 
 use std::fmt;
 
+use smol_str::SmolStr;
+
 use crate::proto::v1 as pb;
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $wire:ty) => {
         $(#[$doc])*
+        ///
+        /// The text is a [`SmolStr`]: short ids live inline and long ones are shared, so
+        /// copying an id (into every offer, update and index that names it) allocates nothing.
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-        pub struct $name(pub String);
+        pub struct $name(pub SmolStr);
 
         impl $name {
             /// Wraps an id string.
-            pub fn new(value: impl Into<String>) -> Self {
-                $name(value.into())
+            pub fn new(value: impl AsRef<str>) -> Self {
+                $name(SmolStr::new(value))
             }
 
             /// The id as a string.
@@ -30,31 +35,31 @@ macro_rules! id_type {
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                $name(s.to_string())
+                $name(SmolStr::new(s))
             }
         }
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                $name(s)
+                $name(SmolStr::from(s))
             }
         }
 
         impl From<$wire> for $name {
             fn from(wire: $wire) -> Self {
-                $name(wire.value)
+                $name(SmolStr::from(wire.value))
             }
         }
 
         impl From<&$wire> for $name {
             fn from(wire: &$wire) -> Self {
-                $name(wire.value.clone())
+                $name(SmolStr::new(&wire.value))
             }
         }
 
         impl From<$name> for $wire {
             fn from(id: $name) -> Self {
-                <$wire>::from_value(id.0)
+                <$wire>::from_value(id.0.to_string())
             }
         }
     };

@@ -731,7 +731,7 @@ impl Master {
                     id: id.clone(),
                     framework: framework.clone(),
                     agent: agent_id,
-                    role: offer.role,
+                    role: offer.role.to_string(),
                     resources: offer.resources,
                     created: Instant::now(),
                 },

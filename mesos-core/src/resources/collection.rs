@@ -252,19 +252,19 @@ impl Resources {
 
     /// Like [`Resources::allocate`], but reuses `self` when nothing was allocated yet (the
     /// common case: a fresh offer), since then no entries can merge or split.
-    pub fn into_allocated(mut self, role: &str) -> Resources {
+    pub fn into_allocated(mut self, role: impl Into<SmolStr>) -> Resources {
+        let role: SmolStr = role.into();
         if self
             .slots
             .iter()
             .all(|s| s.resource.allocation_role.is_none())
         {
-            let role = SmolStr::new(role);
             for slot in &mut self.slots {
                 Arc::make_mut(&mut slot.resource).allocation_role = Some(role.clone());
             }
             self
         } else {
-            self.allocate(role)
+            self.allocate(&role)
         }
     }
 
