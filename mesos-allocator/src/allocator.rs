@@ -22,6 +22,7 @@ use mesos_core::resources::{Resource, ResourceValue, Resources, SmolStr};
 use mesos_core::roles;
 use mesos_core::values::Scalar;
 
+use crate::holdings::{Holding, Holdings, sum_of};
 use crate::quantities::{Limits, Quantities};
 use crate::rng::SplitMix64;
 use crate::sorter::{self, ClientId, Sorter, Visit};
@@ -215,45 +216,6 @@ struct Filter {
     until: Duration,
 }
 
-/// What one framework holds on one agent (offered or in use, with allocation roles set).
-///
-/// Offers are appended as they are made and merged into one bag only when the holding is next
-/// read, so that the allocation loop does no bag merging.
-#[derive(Debug, Default)]
-struct Holding {
-    merged: Resources,
-    unmerged: Vec<Resources>,
-}
-
-impl Holding {
-    fn push(&mut self, resources: Resources) {
-        // The first part of an empty holding becomes the merged bag: no list to allocate.
-        if self.merged.is_empty() && self.unmerged.is_empty() {
-            self.merged = resources;
-        } else {
-            self.unmerged.push(resources);
-        }
-    }
-
-    /// The whole holding as one bag.
-    fn merged(&mut self) -> &mut Resources {
-        for part in self.unmerged.drain(..) {
-            self.merged += &part;
-        }
-        &mut self.merged
-    }
-
-    /// The parts of the holding, without merging them.
-    fn parts(&self) -> impl Iterator<Item = &Resources> {
-        std::iter::once(&self.merged).chain(&self.unmerged)
-    }
-
-    /// The whole holding as one new bag.
-    fn sum(&self) -> Resources {
-        sum_of(self.parts())
-    }
-}
-
 /// What the allocation loop needs to know about an agent's free resources, kept beside them
 /// so that the loop does not walk the resources (each a separate allocation) for every agent.
 #[derive(Debug, Default)]
@@ -292,7 +254,7 @@ struct AgentState {
     available: Resources,
     free: FreeSummary,
     /// Offered or in use, by framework.
-    by_framework: FxHashMap<usize, Holding>,
+    by_framework: Holdings,
     capabilities: AgentCapabilities,
     remote: bool,
     has_gpu: bool,
@@ -311,14 +273,6 @@ impl AgentState {
     fn allocated(&self) -> Resources {
         sum_of(self.by_framework.values().flat_map(Holding::parts))
     }
-}
-
-fn sum_of<'a>(parts: impl Iterator<Item = &'a Resources>) -> Resources {
-    let mut out = Resources::new();
-    for part in parts {
-        out += part;
-    }
-    out
 }
 
 #[derive(Debug)]
@@ -676,7 +630,7 @@ impl Allocator {
         for a in 0..self.agents.len() {
             let held = self.agents[a]
                 .as_ref()
-                .and_then(|s| s.by_framework.get(&index).map(Holding::sum));
+                .and_then(|s| s.by_framework.get(index).map(Holding::sum));
             if let Some(held) = held {
                 self.untrack_allocation(a, index, &held)?;
             }
@@ -844,7 +798,7 @@ impl Allocator {
             free: FreeSummary::of(&config.total),
             available: config.total.clone(),
             total: config.total,
-            by_framework: FxHashMap::default(),
+            by_framework: Holdings::default(),
             capabilities: config.capabilities,
             remote: config.remote_region.is_some(),
             has_gpu,
@@ -882,7 +836,7 @@ impl Allocator {
             .agent_state(index)
             .by_framework
             .iter()
-            .map(|(f, r)| (*f, r.sum()))
+            .map(|(f, r)| (f, r.sum()))
             .collect();
         for (f, r) in holders {
             self.untrack_allocation(index, f, &r)?;
@@ -1021,11 +975,7 @@ impl Allocator {
         let state = self.agent_state_mut(agent);
         state.available -= &resources.unallocate();
         state.refresh_free();
-        state
-            .by_framework
-            .entry(framework)
-            .or_default()
-            .push(resources.clone());
+        state.by_framework.entry(framework).push(resources.clone());
         Ok(())
     }
 
@@ -1038,7 +988,7 @@ impl Allocator {
         let held = self
             .agent_state_mut(agent)
             .by_framework
-            .get_mut(&framework)
+            .get_mut(framework)
             .map(|h| &*h.merged());
         if !held.is_some_and(|h| h.contains(resources)) {
             return Err(AllocatorError::NotAllocated {
@@ -1055,11 +1005,11 @@ impl Allocator {
         let state = self.agent_state_mut(agent);
         state.available += &resources.unallocate();
         state.refresh_free();
-        if let Some(held) = state.by_framework.get_mut(&framework) {
+        if let Some(held) = state.by_framework.get_mut(framework) {
             let held = held.merged();
             *held -= resources;
             if held.is_empty() {
-                state.by_framework.remove(&framework);
+                state.by_framework.remove(framework);
             }
         }
         Ok(())
@@ -1175,7 +1125,7 @@ impl Allocator {
         Ok(self
             .agent_state(a)
             .by_framework
-            .get(&f)
+            .get(f)
             .map(Holding::sum)
             .unwrap_or_default())
     }
@@ -1378,7 +1328,6 @@ impl Allocator {
         self.agent_state_mut(agent)
             .by_framework
             .entry(framework)
-            .or_default()
             .push(resources.clone());
         resources
     }
@@ -1618,7 +1567,7 @@ impl Allocator {
             let Some(unavailability) = agent.unavailability else {
                 continue;
             };
-            let mut holders: Vec<usize> = agent.by_framework.keys().copied().collect();
+            let mut holders: Vec<usize> = agent.by_framework.frameworks().collect();
             holders.sort_unstable();
             for f in holders {
                 if agent.inverse_offered.insert(f)
