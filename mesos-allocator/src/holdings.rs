@@ -56,7 +56,8 @@ pub(crate) fn sum_of<'a>(parts: impl Iterator<Item = &'a Resources>) -> Resource
 /// An agent is held by one or two frameworks at a time in most clusters, so the first two
 /// entries live inside the agent's state: recording an offer then reads no memory beyond the
 /// agent's own (a hash map's control bytes are one more cache miss per offer when the cycle
-/// visits thousands of agents in random order).
+/// visits thousands of agents in random order). Lookups scan the list: an agent shared by
+/// hundreds of frameworks at once pays a scan per offer and recovery there.
 #[derive(Debug, Default)]
 pub(crate) struct Holdings {
     entries: SmallVec<[(usize, Holding); 2]>,

@@ -25,35 +25,55 @@ struct Slot {
 ///
 /// Subtraction follows Mesos: taking more than is there removes the entry rather than going
 /// negative, so `a.contains(&b)` is exactly the condition under which `(a - b) + b == a`.
+///
+/// The entry list is itself shared between copies of a bag and copied when one of them is
+/// written, so copying a bag is one reference count (the allocator keeps every offer it makes
+/// in its ledger and hands the same bag to the master).
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
-    slots: Vec<Slot>,
+    /// `None` when empty.
+    slots: Option<Arc<Vec<Slot>>>,
 }
 
 impl Resources {
     /// No resources.
     pub const fn new() -> Resources {
-        Resources { slots: Vec::new() }
+        Resources { slots: None }
+    }
+
+    fn from_slots(slots: Vec<Slot>) -> Resources {
+        Resources {
+            slots: (!slots.is_empty()).then(|| Arc::new(slots)),
+        }
+    }
+
+    fn entries(&self) -> &[Slot] {
+        self.slots.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The entry list for writing, copied first if another bag shares it.
+    fn entries_mut(&mut self) -> &mut Vec<Slot> {
+        Arc::make_mut(self.slots.get_or_insert_with(Default::default))
     }
 
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.entries().is_empty()
     }
 
     /// Number of distinct entries.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.entries().len()
     }
 
     /// The entries; each shared resource appears once (see [`Resources::shared_count`]).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Resource> + '_ {
-        self.slots.iter().map(|s| &*s.resource)
+        self.entries().iter().map(|s| &*s.resource)
     }
 
     /// How many copies of a shared resource are held (0 if none).
     pub fn shared_count(&self, resource: &Resource) -> u32 {
-        self.slots
+        self.entries()
             .iter()
             .find(|s| s.resource.shared && *s.resource == *resource)
             .map_or(0, |s| s.count)
@@ -78,7 +98,8 @@ impl Resources {
         if resource.is_empty() || count == 0 {
             return;
         }
-        for slot in &mut self.slots {
+        let slots = self.entries_mut();
+        for slot in slots.iter_mut() {
             if slot.resource.is_addable(resource) {
                 if resource.shared {
                     slot.count = slot.count.saturating_add(count);
@@ -90,7 +111,7 @@ impl Resources {
                 return;
             }
         }
-        self.slots.push(Slot {
+        slots.push(Slot {
             resource: entry(),
             count,
         });
@@ -106,13 +127,14 @@ impl Resources {
             return;
         }
         let Some(i) = self
-            .slots
+            .entries()
             .iter()
             .position(|s| s.resource.is_subtractable(resource))
         else {
             return;
         };
-        let slot = &mut self.slots[i];
+        let slots = self.entries_mut();
+        let slot = &mut slots[i];
         let gone = if resource.shared {
             if slot.count <= count {
                 true
@@ -133,14 +155,17 @@ impl Resources {
             gone
         };
         if gone {
-            self.slots.swap_remove(i);
+            slots.swap_remove(i);
+            if slots.is_empty() {
+                self.slots = None;
+            }
         }
     }
 
     /// True when every entry of `other` fits in `self`.
     pub fn contains(&self, other: &Resources) -> bool {
-        other.slots.iter().all(|want| {
-            self.slots.iter().any(|have| {
+        other.entries().iter().all(|want| {
+            self.entries().iter().any(|have| {
                 if want.resource.shared {
                     have.resource == want.resource && have.count >= want.count
                 } else {
@@ -154,21 +179,26 @@ impl Resources {
     pub fn contains_resource(&self, resource: &Resource) -> bool {
         resource.is_empty()
             || self
-                .slots
+                .entries()
                 .iter()
                 .any(|have| have.resource.contains(resource))
     }
 
     /// The entries for which `keep` is true.
     pub fn filter(&self, mut keep: impl FnMut(&Resource) -> bool) -> Resources {
-        Resources {
-            slots: self
-                .slots
+        let entries = self.entries();
+        // Up to the first entry left out, the result is a prefix; all kept shares the list.
+        let Some(first_out) = entries.iter().position(|s| !keep(&s.resource)) else {
+            return self.clone();
+        };
+        let mut kept = entries[..first_out].to_vec();
+        kept.extend(
+            entries[first_out + 1..]
                 .iter()
                 .filter(|s| keep(&s.resource))
-                .cloned()
-                .collect(),
-        }
+                .cloned(),
+        );
+        Resources::from_slots(kept)
     }
 
     /// Reserved resources; with a role, only those reserved to exactly that role.
@@ -223,7 +253,7 @@ impl Resources {
     /// Reserved resources grouped by the role they are reserved to.
     pub fn reservations(&self) -> BTreeMap<String, Resources> {
         let mut out: BTreeMap<String, Resources> = BTreeMap::new();
-        for slot in &self.slots {
+        for slot in self.entries() {
             if let Some(r) = slot.resource.reservations.last() {
                 out.entry(r.role.clone()).or_default().add_slot(slot);
             }
@@ -254,12 +284,15 @@ impl Resources {
     /// common case: a fresh offer), since then no entries can merge or split.
     pub fn into_allocated(mut self, role: impl Into<SmolStr>) -> Resources {
         let role: SmolStr = role.into();
+        if self.is_empty() {
+            return self;
+        }
         if self
-            .slots
+            .entries()
             .iter()
             .all(|s| s.resource.allocation_role.is_none())
         {
-            for slot in &mut self.slots {
+            for slot in self.entries_mut() {
                 Arc::make_mut(&mut slot.resource).allocation_role = Some(role.clone());
             }
             self
@@ -287,7 +320,7 @@ impl Resources {
 
     fn map_resources(&self, mut change: impl FnMut(&mut Resource)) -> Resources {
         let mut out = Resources::new();
-        for slot in &self.slots {
+        for slot in self.entries() {
             let mut changed = slot.clone();
             change(Arc::make_mut(&mut changed.resource));
             out.add_slot(&changed);
@@ -298,7 +331,7 @@ impl Resources {
     /// Total of a scalar resource across all entries, if any entry has that name.
     pub fn scalar(&self, name: &str) -> Option<Scalar> {
         let mut total = None;
-        for slot in &self.slots {
+        for slot in self.entries() {
             if slot.resource.name == name
                 && let ResourceValue::Scalar(s) = slot.resource.value
             {
@@ -311,7 +344,7 @@ impl Resources {
     /// Union of a ranges resource across all entries, if any entry has that name.
     pub fn ranges(&self, name: &str) -> Option<Ranges> {
         let mut total: Option<Ranges> = None;
-        for slot in &self.slots {
+        for slot in self.entries() {
             if slot.resource.name == name
                 && let ResourceValue::Ranges(r) = &slot.resource.value
             {
@@ -352,7 +385,7 @@ impl Resources {
     /// Scalar totals by name, ignoring reservations and flags (Mesos's "quantities").
     pub fn scalar_quantities(&self) -> BTreeMap<&str, Scalar> {
         let mut out: BTreeMap<&str, Scalar> = BTreeMap::new();
-        for slot in &self.slots {
+        for slot in self.entries() {
             if let ResourceValue::Scalar(s) = slot.resource.value {
                 *out.entry(slot.resource.name.as_str()).or_default() += s;
             }
@@ -363,8 +396,8 @@ impl Resources {
     /// The `--resources` flag text for these resources, when they can be written that way: no
     /// more than one static reservation each, and no disk details, flags, allocation or provider.
     pub fn to_flag_text(&self) -> Option<String> {
-        let mut parts = Vec::with_capacity(self.slots.len());
-        for slot in &self.slots {
+        let mut parts = Vec::with_capacity(self.len());
+        for slot in self.entries() {
             let r = &slot.resource;
             if r.disk.is_some()
                 || r.revocable
@@ -404,10 +437,11 @@ impl PartialEq for Resources {
     /// multisets; it also tells apart bags of repeated whole-disk units that mutual containment
     /// alone would confuse.
     fn eq(&self, other: &Resources) -> bool {
-        self.slots.len() == other.slots.len()
-            && self.slots.iter().all(|slot| {
-                let mine = self.slots.iter().filter(|s| *s == slot).count();
-                let theirs = other.slots.iter().filter(|s| *s == slot).count();
+        let (mine_all, theirs_all) = (self.entries(), other.entries());
+        mine_all.len() == theirs_all.len()
+            && mine_all.iter().all(|slot| {
+                let mine = mine_all.iter().filter(|s| *s == slot).count();
+                let theirs = theirs_all.iter().filter(|s| *s == slot).count();
                 mine == theirs
             })
     }
@@ -445,7 +479,12 @@ impl<'a> FromIterator<&'a Resource> for Resources {
 
 impl AddAssign<&Resources> for Resources {
     fn add_assign(&mut self, other: &Resources) {
-        for slot in &other.slots {
+        // Adding to nothing is sharing the other bag's entries.
+        if self.is_empty() {
+            self.clone_from(other);
+            return;
+        }
+        for slot in other.entries() {
             self.add_slot(slot);
         }
     }
@@ -459,7 +498,7 @@ impl AddAssign<&Resource> for Resources {
 
 impl SubAssign<&Resources> for Resources {
     fn sub_assign(&mut self, other: &Resources) {
-        for slot in &other.slots {
+        for slot in other.entries() {
             self.subtract_slot(&slot.resource, slot.count);
         }
     }
@@ -492,10 +531,10 @@ impl Sub<&Resources> for &Resources {
 impl fmt::Display for Resources {
     /// Mesos's log form: entries joined by `; `, `{}` when empty.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.slots.is_empty() {
+        if self.is_empty() {
             return f.write_str("{}");
         }
-        for (i, slot) in self.slots.iter().enumerate() {
+        for (i, slot) in self.entries().iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
@@ -538,5 +577,44 @@ mod tests {
         assert_ne!(a, b);
         let c: Resources = [m2, m1.clone(), m1].into_iter().collect();
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn copies_of_a_bag_are_independent_once_written() {
+        let bag: Resources = [Resource::scalar("cpus", 4.0), Resource::scalar("mem", 64.0)]
+            .into_iter()
+            .collect();
+        let mut copy = bag.clone();
+        assert!(Arc::ptr_eq(
+            bag.slots.as_ref().unwrap(),
+            copy.slots.as_ref().unwrap()
+        ));
+        copy -= &Resource::scalar("cpus", 1.0);
+        copy = copy.into_allocated("web");
+        assert_eq!(bag.cpus().unwrap().as_f64(), 4.0);
+        assert!(bag.iter().all(|r| r.allocation_role.is_none()));
+        assert_eq!(copy.cpus().unwrap().as_f64(), 3.0);
+        assert!(
+            copy.iter()
+                .all(|r| r.allocation_role.as_deref() == Some("web"))
+        );
+
+        // Adding to nothing shares; taking everything away leaves nothing.
+        let mut sum = Resources::new();
+        sum += &bag;
+        assert_eq!(sum, bag);
+        sum -= &bag;
+        assert!(sum.is_empty() && sum.slots.is_none());
+        assert_eq!(bag.len(), 2);
+        assert_eq!(sum.filter(|_| true), Resources::new());
+        assert!(Resources::new().into_allocated("web").slots.is_none());
+
+        // Each entry is judged once.
+        let mut judged = 0;
+        let cpus_only = bag.filter(|r| {
+            judged += 1;
+            r.name == "cpus"
+        });
+        assert_eq!((cpus_only.len(), judged), (1, 2));
     }
 }
