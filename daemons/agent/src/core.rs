@@ -149,6 +149,9 @@ pub(crate) struct Core {
     gc: Vec<crate::gc::Scheduled>,
     /// Executor launches started and not yet subscribed or ended.
     launches_in_flight: usize,
+    /// How many launches may be in flight (see [`Core::launch_slots`]); read once, because
+    /// asking the system for the usable cores reads several cgroup files.
+    launch_slots: usize,
     /// Launches waiting for a slot, oldest first.
     launch_queue: VecDeque<(RunKey, PendingLaunch)>,
     /// Forks command executors (`--executor_zygote`; `None` when off).
@@ -300,6 +303,7 @@ impl Core {
             fetcher_cache: None,
             tls_roots: crate::https::TlsRoots::system(),
             launches_in_flight: 0,
+            launch_slots: Self::launch_slots(),
             launch_queue: VecDeque::new(),
             zygotes,
             next_disk_check: None,
@@ -1114,7 +1118,7 @@ impl Core {
     }
 
     fn start_launch(&mut self, key: RunKey, launch: PendingLaunch, now: Instant) {
-        if self.launches_in_flight >= Self::launch_slots() {
+        if self.launches_in_flight >= self.launch_slots {
             self.launch_queue.push_back((key, launch));
         } else {
             self.begin_launch(key, launch, now);
@@ -1146,7 +1150,7 @@ impl Core {
             e.launching = false;
             self.launches_in_flight = self.launches_in_flight.saturating_sub(1);
         }
-        while self.launches_in_flight < Self::launch_slots() {
+        while self.launches_in_flight < self.launch_slots {
             let Some((key, launch)) = self.launch_queue.pop_front() else {
                 break;
             };
