@@ -6,9 +6,10 @@
 //! (`../shared/bench/fork-limit.sh` measures the same with a C launcher; here a plain
 //! `std::process::Command` loop on two threads stands in, so the figure needs no C compiler).
 //!
-//! `cargo bench -p mesos-benches --bench launch` (10,000 tasks); `-- --test` runs 50 once.
-//! `-- --tasks N` changes the count. Agents serve executors on a unix domain socket
-//! (`--http_executor_domain_sockets`); `LAUNCH_BENCH_EXECUTOR_TCP=1` makes them use loopback TCP.
+//! `cargo bench -p mesos-benches --bench launch` (10,000 tasks); `-- --test` runs 50 once
+//! (one agent, checkpointing off; `--checkpoint` turns it on). `-- --tasks N` changes the
+//! count. Agents serve executors on a unix domain socket (`--http_executor_domain_sockets`);
+//! `LAUNCH_BENCH_EXECUTOR_TCP=1` makes them use loopback TCP.
 //!
 //! The bench binary is also the executor: agents are pointed at a link named
 //! `mesos-executor` to this executable, and `main` runs the command executor under that name.
@@ -209,8 +210,13 @@ fn main() -> ExitCode {
     println!(
         "launch throughput (baseline: fork+exec+wait of /bin/true, one launcher per core: {spawn:.0}/s)"
     );
+    let checkpoint = args.iter().any(|a| a == "--checkpoint");
     let configs: &[(usize, bool)] = if smoke {
-        &[(1, false)]
+        if checkpoint {
+            &[(1, true)]
+        } else {
+            &[(1, false)]
+        }
     } else {
         &[(1, false), (1, true), (4, false), (4, true)]
     };
