@@ -6,7 +6,8 @@
 //! only the nodes on one root-to-leaf path (O(depth · log n)), and a visit walks the tree in
 //! order and can stop after the first eligible client instead of sorting everyone.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -38,24 +39,75 @@ impl Ord for Ord64 {
 
 /// Position of a node among its siblings: policy rank, then share, then how many allocations it
 /// has received, then path (Mesos's DRF tie-breaking).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+///
+/// The path enters as its [`PathRanks`] number, so a key is a few plain integers: comparing two
+/// never follows a pointer to a path's text, and making or dropping one touches no reference
+/// count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     rank: Ord64,
     share: Ord64,
     count: u64,
-    /// The path's first 16 bytes, big-endian and zero-padded: orders like the path itself
-    /// whenever the prefixes differ, without following the pointer to the path's text (a
-    /// cache miss per comparison when many clients tie on share and count).
-    path_prefix: u128,
-    path: Arc<str>,
+    path_rank: u64,
     node: usize,
 }
 
-fn path_prefix(path: &str) -> u128 {
-    let mut bytes = [0u8; 16];
-    let n = path.len().min(16);
-    bytes[..n].copy_from_slice(&path.as_bytes()[..n]);
-    u128::from_be_bytes(bytes)
+/// Numbers that order like the paths they stand for: `a < b` as strings exactly when
+/// `rank(a) < rank(b)`. A new path takes a number between its neighbours'; when two neighbours
+/// leave no room, every path is renumbered (spaced evenly again) and the keys are rebuilt.
+#[derive(Debug, Default)]
+struct PathRanks {
+    ranks: BTreeMap<Arc<str>, u64>,
+}
+
+/// Distance between consecutive numbers after a renumbering, and between a path added at
+/// either end and its neighbour: room for 32 insertions into one gap, and for 2^32 paths.
+const RANK_SPACING: u64 = 1 << 32;
+
+impl PathRanks {
+    /// Numbers `path` (which must be new); `None` when there was no room and every path was
+    /// renumbered, so every node's number must be read again.
+    fn insert(&mut self, path: &Arc<str>) -> Option<u64> {
+        let below = self
+            .ranks
+            .range::<str, _>((Bound::Unbounded, Bound::Excluded(&**path)))
+            .next_back()
+            .map(|(_, &r)| r);
+        let above = self
+            .ranks
+            .range::<str, _>((Bound::Excluded(&**path), Bound::Unbounded))
+            .next()
+            .map(|(_, &r)| r);
+        let rank = match (below, above) {
+            (None, None) => Some(RANK_SPACING),
+            (Some(lo), None) => lo
+                .checked_add(RANK_SPACING)
+                .or_else(|| (u64::MAX - lo >= 2).then(|| lo + (u64::MAX - lo) / 2)),
+            (None, Some(hi)) => hi
+                .checked_sub(RANK_SPACING)
+                .filter(|&r| r > 0)
+                .or_else(|| (hi >= 2).then_some(hi / 2)),
+            (Some(lo), Some(hi)) => (hi - lo >= 2).then(|| lo + (hi - lo) / 2),
+        };
+        self.ranks.insert(path.clone(), rank.unwrap_or(0));
+        if rank.is_none() {
+            let mut next = 0u64;
+            for r in self.ranks.values_mut() {
+                next += RANK_SPACING;
+                *r = next;
+            }
+        }
+        rank
+    }
+
+    fn remove(&mut self, path: &str) {
+        self.ranks.remove(path);
+    }
+
+    /// The number of `path`; 0 for the root's empty path, which is never ranked.
+    fn get(&self, path: &str) -> u64 {
+        self.ranks.get(path).copied().unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,8 +121,8 @@ enum Policy {
 struct Node {
     /// Full path of the node (a leaf shares its parent's path).
     path: Arc<str>,
-    /// [`path_prefix`] of `path`.
-    path_prefix: u128,
+    /// The path's number in the sorter's [`PathRanks`].
+    path_rank: u64,
     parent: Option<usize>,
     /// Ordered active children.
     children: BTreeSet<Key>,
@@ -97,9 +149,9 @@ struct Node {
 }
 
 impl Node {
-    fn new(path: Arc<str>, parent: Option<usize>) -> Node {
+    fn new(path: Arc<str>, path_rank: u64, parent: Option<usize>) -> Node {
         Node {
-            path_prefix: path_prefix(&path),
+            path_rank,
             path,
             parent,
             children: BTreeSet::new(),
@@ -123,8 +175,9 @@ pub struct TreeSorter {
     free: Vec<usize>,
     clients: FxHashMap<ClientId, usize>,
     weights: HashMap<String, f64>,
+    path_ranks: PathRanks,
     total: Quantities,
-    /// Keys are stale (totals or weights changed); rebuilt before the next visit.
+    /// Keys are stale (totals, weights or path numbers changed); rebuilt before the next visit.
     dirty: bool,
     policy: Policy,
 }
@@ -134,10 +187,11 @@ const ROOT: usize = 0;
 impl TreeSorter {
     fn with_policy(policy: Policy) -> TreeSorter {
         TreeSorter {
-            nodes: vec![Some(Node::new(Arc::from(""), None))],
+            nodes: vec![Some(Node::new(Arc::from(""), 0, None))],
             free: Vec::new(),
             clients: FxHashMap::default(),
             weights: HashMap::new(),
+            path_ranks: PathRanks::default(),
             total: Quantities::new(),
             dirty: false,
             policy,
@@ -196,8 +250,7 @@ impl TreeSorter {
             rank: Ord64(rank),
             share: Ord64(share),
             count: node.count,
-            path_prefix: node.path_prefix,
-            path: node.path.clone(),
+            path_rank: node.path_rank,
             node: i,
         }
     }
@@ -239,7 +292,7 @@ impl TreeSorter {
             self.refresh_key(only, parent);
         }
         let key = self.key_of(i);
-        self.node_mut(parent).children.insert(key.clone());
+        self.node_mut(parent).children.insert(key);
         self.node_mut(i).key = Some(key);
         if parent != ROOT && self.node(parent).key.is_none() {
             self.link(parent);
@@ -254,7 +307,15 @@ impl TreeSorter {
             if let Some(&next) = self.node(current).by_segment.get(segment) {
                 current = next;
             } else {
-                let mut node = Node::new(Arc::from(&path[..prefix_end]), Some(current));
+                let path: Arc<str> = Arc::from(&path[..prefix_end]);
+                let rank = match self.path_ranks.insert(&path) {
+                    Some(rank) => rank,
+                    None => {
+                        self.renumber_nodes();
+                        self.path_ranks.get(&path)
+                    }
+                };
+                let mut node = Node::new(path, rank, Some(current));
                 node.weight = self.weight(&node.path);
                 let i = self.alloc_node(node);
                 self.node_mut(current)
@@ -303,12 +364,21 @@ impl TreeSorter {
         let key = self.key_of(i);
         let node = self.node_mut(i);
         node.stale = false;
-        let Some(old) = node.key.replace(key.clone()) else {
+        let Some(old) = node.key.replace(key) else {
             return;
         };
         let siblings = &mut self.node_mut(parent).children;
         siblings.remove(&old);
         siblings.insert(key);
+    }
+
+    /// Reads every node's path number again after [`PathRanks`] renumbered them; the keys
+    /// already in the sets carry the old numbers, so they are rebuilt before the next visit.
+    fn renumber_nodes(&mut self) {
+        for node in self.nodes.iter_mut().flatten() {
+            node.path_rank = self.path_ranks.get(&node.path);
+        }
+        self.dirty = true;
     }
 
     fn rebuild(&mut self) {
@@ -379,6 +449,7 @@ impl TreeSorter {
             let parent = node.parent.unwrap_or(ROOT);
             self.unlink(i);
             let path = self.node(i).path.clone();
+            self.path_ranks.remove(&path);
             let segment = path.rsplit('/').next().unwrap_or("").to_string();
             self.node_mut(parent).by_segment.remove(&segment);
             self.nodes[i] = None;
@@ -394,10 +465,10 @@ impl Sorter for TreeSorter {
             return;
         }
         let at = self.ensure_path(path);
-        let path = self.node(at).path.clone();
+        let (path, rank) = (self.node(at).path.clone(), self.node(at).path_rank);
         let leaf = self.alloc_node(Node {
             client: Some(client),
-            ..Node::new(path, Some(at))
+            ..Node::new(path, rank, Some(at))
         });
         if let Some(old) = self.node_mut(at).leaf.replace(leaf) {
             // One client per path: a second one replaces the first's slot.
@@ -521,6 +592,70 @@ mod tests {
         s.allocated(1, &q("cpus:1"));
         s.unallocated(1, &q("cpus:1"));
         assert_eq!(s.order(), vec![0, 1]);
+    }
+
+    /// Paths that each fall into the gap the previous one left: `b`, `c`, then `bz`, `bzz`,
+    /// ... between the last of them and `c`, so the numbers run out and are renumbered.
+    fn crowded_paths(n: usize) -> Vec<String> {
+        let mut paths = vec!["b".to_string(), "c".to_string()];
+        paths.extend((1..n).map(|k| format!("b{}", "z".repeat(k))));
+        paths
+    }
+
+    #[test]
+    fn path_numbers_order_like_paths_through_renumbering() {
+        let mut ranks = PathRanks::default();
+        let mut renumbered = 0;
+        // Crowded paths, then some at both ends and in between.
+        let mut paths = crowded_paths(100);
+        paths.extend(["a", "d", "ba", "bzy", "0", "~"].map(str::to_string));
+        for (i, path) in paths.iter().enumerate() {
+            if ranks.insert(&Arc::from(path.as_str())).is_none() {
+                renumbered += 1;
+            }
+            let numbers: Vec<u64> = ranks.ranks.values().copied().collect();
+            assert!(
+                numbers.windows(2).all(|w| w[0] < w[1]),
+                "after inserting {i} paths the numbers are not increasing: {numbers:?}"
+            );
+        }
+        assert!(
+            renumbered >= 2,
+            "the crowded paths renumber ({renumbered} times)"
+        );
+        ranks.remove("bz");
+        assert_eq!(ranks.ranks.len(), paths.len() - 1);
+        assert_eq!(ranks.get("bz"), 0);
+    }
+
+    #[test]
+    fn ties_follow_paths_after_the_numbers_are_redistributed() {
+        let paths = crowded_paths(80);
+        let names: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let mut s = sorter_with(&[]);
+        let mut by_path = Vec::new();
+        // The order is read after every addition, so no earlier change has the keys rebuilt
+        // anyway when the numbers run out.
+        for (i, name) in names.iter().enumerate() {
+            let id = ClientId::try_from(i).unwrap();
+            s.add_client(id, name);
+            s.set_active(id, true);
+            by_path.push(id);
+            by_path.sort_by_key(|&c| names[c as usize]);
+            assert_eq!(s.order(), by_path, "after adding {name}");
+        }
+        // Equal allocations to every third client: they move behind the others, and both
+        // groups stay in path order.
+        let busy: Vec<ClientId> = by_path.iter().copied().step_by(3).collect();
+        for &c in &busy {
+            s.allocated(c, &q("cpus:1"));
+        }
+        let idle: Vec<ClientId> = by_path
+            .iter()
+            .copied()
+            .filter(|c| !busy.contains(c))
+            .collect();
+        assert_eq!(s.order(), [idle, busy].concat());
     }
 
     #[test]
