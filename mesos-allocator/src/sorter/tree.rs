@@ -62,7 +62,11 @@ struct PathRanks {
 
 /// Distance between consecutive numbers after a renumbering, and between a path added at
 /// either end and its neighbour: room for 32 insertions into one gap, and for 2^32 paths.
+#[cfg(not(test))]
 const RANK_SPACING: u64 = 1 << 32;
+/// Tiny in tests, so that the property tests run out of room and renumber all the time.
+#[cfg(test)]
+const RANK_SPACING: u64 = 4;
 
 impl PathRanks {
     /// Numbers `path` (which must be new); `None` when there was no room and every path was
@@ -794,9 +798,11 @@ mod tests {
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         use proptest::prelude::*;
-        let path = prop::sample::select(vec!["a", "b", "a/x", "a/y", "b/x", "c", "a/x/z"])
-            .prop_map(str::to_string);
-        let client = 0..6u32;
+        let path = prop::sample::select(vec![
+            "a", "b", "a/x", "a/y", "b/x", "c", "a/x/z", "ab", "a/w", "b/y", "a/x/y", "bb",
+        ])
+        .prop_map(str::to_string);
+        let client = 0..9u32;
         prop_oneof![
             (client.clone(), path.clone()).prop_map(|(c, p)| Op::Add(c, p)),
             client.clone().prop_map(Op::Remove),
@@ -888,6 +894,26 @@ mod tests {
             let mut expected = Vec::new();
             reference.order_under("", &mut expected);
             proptest::prop_assert_eq!(sorter.order(), expected);
+            check_path_ranks(&sorter);
+        }
+    }
+
+    /// The numbered paths are exactly those of the live path nodes, and numbers increase with
+    /// the paths.
+    fn check_path_ranks(sorter: &TreeSorter) {
+        let mut paths: Vec<&str> = sorter.nodes[1..]
+            .iter()
+            .flatten()
+            .filter(|n| n.client.is_none())
+            .map(|n| &*n.path)
+            .collect();
+        paths.sort_unstable();
+        let numbered: Vec<&str> = sorter.path_ranks.ranks.keys().map(|p| &**p).collect();
+        assert_eq!(numbered, paths);
+        let numbers: Vec<u64> = sorter.path_ranks.ranks.values().copied().collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+        for node in sorter.nodes.iter().flatten() {
+            assert_eq!(node.path_rank, sorter.path_ranks.get(&node.path));
         }
     }
 
