@@ -988,9 +988,13 @@ impl Master {
                     }
                 }
                 Op::Reserve | Op::Unreserve | Op::Create | Op::Destroy => {
-                    if let Err(e) =
-                        self.apply_resource_operation(framework, &agent, &op, &mut remaining)
-                    {
+                    if let Err(e) = self.apply_resource_operation(
+                        framework,
+                        &agent,
+                        &offer_role,
+                        &op,
+                        &mut remaining,
+                    ) {
                         warn!(framework, "dropping operation: {e}");
                     }
                 }
@@ -1020,7 +1024,8 @@ impl Master {
         Some(offer)
     }
 
-    /// Converts task resources given in any format into allocated resources of `role`.
+    /// Converts task or operation resources given in any format into allocated resources of
+    /// `role` (resources without an allocation role are taken as the offer's).
     fn task_resources(list: &[pb::Resource], role: &str) -> Result<Resources, String> {
         let parsed = resources_from_proto(list).map_err(|e| format!("Invalid resources: {e}"))?;
         if parsed.iter().any(|r| r.allocation_role.is_none()) {
@@ -1314,10 +1319,14 @@ impl Master {
     }
 
     /// RESERVE, UNRESERVE, CREATE and DESTROY on offered resources.
+    /// Applies RESERVE, UNRESERVE, CREATE or DESTROY to the accepted offers. Like a task's,
+    /// the operation's resources carry no allocation role when the framework is not
+    /// MULTI_ROLE; they are taken as allocated to the offers' `role` then, as Mesos does.
     fn apply_resource_operation(
         &mut self,
         framework: &str,
         agent: &str,
+        role: &str,
         op: &pb::offer::Operation,
         remaining: &mut Resources,
     ) -> Result<(), String> {
@@ -1329,7 +1338,7 @@ impl Master {
                     .as_ref()
                     .map(|r| r.resources.as_slice())
                     .unwrap_or_default();
-                let to = resources_from_proto(res).map_err(|e| e.to_string())?;
+                let to = Self::task_resources(res, role)?;
                 (to.pop_reservation(), to)
             }
             Op::Unreserve => {
@@ -1338,7 +1347,7 @@ impl Master {
                     .as_ref()
                     .map(|r| r.resources.as_slice())
                     .unwrap_or_default();
-                let from = resources_from_proto(res).map_err(|e| e.to_string())?;
+                let from = Self::task_resources(res, role)?;
                 (from.clone(), from.pop_reservation())
             }
             Op::Create => {
@@ -1347,7 +1356,7 @@ impl Master {
                     .as_ref()
                     .map(|r| r.volumes.as_slice())
                     .unwrap_or_default();
-                let to = resources_from_proto(res).map_err(|e| e.to_string())?;
+                let to = Self::task_resources(res, role)?;
                 let from = strip_volumes(&to);
                 (from, to)
             }
@@ -1357,7 +1366,7 @@ impl Master {
                     .as_ref()
                     .map(|r| r.volumes.as_slice())
                     .unwrap_or_default();
-                let from = resources_from_proto(res).map_err(|e| e.to_string())?;
+                let from = Self::task_resources(res, role)?;
                 (from.clone(), strip_volumes(&from))
             }
             _ => return Err("not a resource operation".to_string()),

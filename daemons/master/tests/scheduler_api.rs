@@ -428,3 +428,74 @@ async fn legacy_endpoints_route_like_libprocess() {
         404
     );
 }
+
+/// A framework that is not MULTI_ROLE sends RESERVE without `allocation_info` on its resources
+/// (it never saw any in its offers); the master takes them as allocated to the offer's role.
+#[tokio::test]
+async fn reserve_without_allocation_info_from_a_single_role_framework() {
+    use mesos_core::resources::{Reservation, Resource, Resources};
+    let master = start_master().await;
+    let mut agent = SimAgent::connect(&master, register_message("cpus:2;mem:1024", None)).await;
+    #[allow(deprecated)]
+    let info = pb::FrameworkInfo {
+        role: Some("web".into()),
+        principal: Some("ops".into()),
+        ..framework_info("reserver")
+    };
+    let mut s = Scheduler::subscribe(&format!("http://{}", master.addr()), Wire::Json, info).await;
+    let offers = s
+        .next_of(spb::event::Type::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers;
+    let offer = &offers[0];
+    let mut cpus = Resource::scalar("cpus", 1.0);
+    cpus.reservations
+        .push(Reservation::dynamic_to("web", Some("ops".into())));
+    let wire = mesos_core::resources::convert::resources_to_proto(
+        &Resources::from(cpus),
+        mesos_core::resources::convert::ResourceFormat::PreReservationRefinement,
+    )
+    .unwrap();
+    assert!(wire.iter().all(|r| r.allocation_info.is_none()));
+    let accept = spb::Call {
+        r#type: Some(spb::call::Type::Accept as i32),
+        accept: Some(spb::call::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![pb::offer::Operation {
+                r#type: Some(pb::offer::operation::Type::Reserve as i32),
+                reserve: Some(pb::offer::operation::Reserve {
+                    resources: wire,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            filters: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(s.call(accept).await.status(), 202);
+    let checkpoint = agent
+        .next_of(master_message::Type::CheckpointResources)
+        .await
+        .checkpoint_resources
+        .unwrap();
+    let reserved: Vec<(String, Vec<String>)> = checkpoint
+        .resources
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                r.reservations
+                    .iter()
+                    .map(|x| x.role.clone().unwrap_or_default())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reserved,
+        vec![("cpus".to_string(), vec!["web".to_string()])]
+    );
+}
