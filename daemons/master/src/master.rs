@@ -1318,7 +1318,6 @@ impl Master {
         Ok((resources, executor_resources))
     }
 
-    /// RESERVE, UNRESERVE, CREATE and DESTROY on offered resources.
     /// Applies RESERVE, UNRESERVE, CREATE or DESTROY to the accepted offers. Like a task's,
     /// the operation's resources carry no allocation role when the framework is not
     /// MULTI_ROLE; they are taken as allocated to the offers' `role` then, as Mesos does.
