@@ -210,13 +210,9 @@ fn main() -> ExitCode {
     println!(
         "launch throughput (baseline: fork+exec+wait of /bin/true, one launcher per core: {spawn:.0}/s)"
     );
-    let checkpoint = args.iter().any(|a| a == "--checkpoint");
+    let smoke_config = [(1, args.iter().any(|a| a == "--checkpoint"))];
     let configs: &[(usize, bool)] = if smoke {
-        if checkpoint {
-            &[(1, true)]
-        } else {
-            &[(1, false)]
-        }
+        &smoke_config
     } else {
         &[(1, false), (1, true), (4, false), (4, true)]
     };

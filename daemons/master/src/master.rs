@@ -1026,7 +1026,7 @@ impl Master {
 
     /// Converts task or operation resources given in any format into allocated resources of
     /// `role` (resources without an allocation role are taken as the offer's).
-    fn task_resources(list: &[pb::Resource], role: &str) -> Result<Resources, String> {
+    fn offered_role_resources(list: &[pb::Resource], role: &str) -> Result<Resources, String> {
         let parsed = resources_from_proto(list).map_err(|e| format!("Invalid resources: {e}"))?;
         if parsed.iter().any(|r| r.allocation_role.is_none()) {
             Ok(parsed.unallocate().allocate(role))
@@ -1071,7 +1071,8 @@ impl Master {
                 value: framework.to_string(),
             });
             if !executor_resources.is_empty() || !executor.resources.is_empty() {
-                let all = Self::task_resources(&executor.resources, role).unwrap_or_default();
+                let all =
+                    Self::offered_role_resources(&executor.resources, role).unwrap_or_default();
                 executor.resources =
                     resources_to_proto(&all, ResourceFormat::PostReservationRefinement)
                         .unwrap_or_default();
@@ -1263,7 +1264,7 @@ impl Master {
         if task.executor.is_some() == task.command.is_some() && group_executor.is_none() {
             return Err("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".to_string());
         }
-        let resources = Self::task_resources(&task.resources, role)?;
+        let resources = Self::offered_role_resources(&task.resources, role)?;
         if resources.is_empty() {
             return Err("Task uses no resources".to_string());
         }
@@ -1292,7 +1293,7 @@ impl Master {
                     }
                 }
                 None => {
-                    executor_resources = Self::task_resources(&executor.resources, role)?;
+                    executor_resources = Self::offered_role_resources(&executor.resources, role)?;
                 }
             }
         }
@@ -1305,7 +1306,7 @@ impl Master {
                 t.task.executor_id.as_ref() == Some(&executor.executor_id) && t.agent_id() == agent
             });
             if !known && first_of_group {
-                executor_resources = Self::task_resources(&executor.resources, role)?;
+                executor_resources = Self::offered_role_resources(&executor.resources, role)?;
             }
         }
         let mut needed = resources.clone();
@@ -1337,7 +1338,7 @@ impl Master {
                     .as_ref()
                     .map(|r| r.resources.as_slice())
                     .unwrap_or_default();
-                let to = Self::task_resources(res, role)?;
+                let to = Self::offered_role_resources(res, role)?;
                 (to.pop_reservation(), to)
             }
             Op::Unreserve => {
@@ -1346,7 +1347,7 @@ impl Master {
                     .as_ref()
                     .map(|r| r.resources.as_slice())
                     .unwrap_or_default();
-                let from = Self::task_resources(res, role)?;
+                let from = Self::offered_role_resources(res, role)?;
                 (from.clone(), from.pop_reservation())
             }
             Op::Create => {
@@ -1355,7 +1356,7 @@ impl Master {
                     .as_ref()
                     .map(|r| r.volumes.as_slice())
                     .unwrap_or_default();
-                let to = Self::task_resources(res, role)?;
+                let to = Self::offered_role_resources(res, role)?;
                 let from = strip_volumes(&to);
                 (from, to)
             }
@@ -1365,7 +1366,7 @@ impl Master {
                     .as_ref()
                     .map(|r| r.volumes.as_slice())
                     .unwrap_or_default();
-                let from = Self::task_resources(res, role)?;
+                let from = Self::offered_role_resources(res, role)?;
                 (from.clone(), strip_volumes(&from))
             }
             _ => return Err("not a resource operation".to_string()),
@@ -1787,7 +1788,7 @@ impl Master {
                     .unwrap_or_else(|| "*".to_string())
             });
             let role = role.as_str();
-            let resources = Self::task_resources(&task.resources, role).unwrap_or_default();
+            let resources = Self::offered_role_resources(&task.resources, role).unwrap_or_default();
             let terminal = is_terminal(task.state());
             if !terminal {
                 *used.entry(fid.clone()).or_default() += &resources;
@@ -2168,7 +2169,7 @@ impl Master {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "*".to_string());
-            if let Ok(r) = Self::task_resources(&info.resources, &role) {
+            if let Ok(r) = Self::offered_role_resources(&info.resources, &role) {
                 freed = r;
             }
         }

@@ -189,21 +189,7 @@ async fn event_stream_reports_frameworks_tasks_and_agents() {
         }),
         ..Default::default()
     };
-    let accept = spb::Call {
-        r#type: Some(spb::call::Type::Accept as i32),
-        accept: Some(spb::call::Accept {
-            offer_ids: vec![offers[0].id.clone()],
-            operations: vec![pb::offer::Operation {
-                r#type: Some(pb::offer::operation::Type::Launch as i32),
-                launch: Some(pb::offer::operation::Launch {
-                    task_infos: vec![task],
-                }),
-                ..Default::default()
-            }],
-            filters: None,
-        }),
-        ..Default::default()
-    };
+    let accept = launch_task_call(&offers[0], task);
     assert_eq!(s.call(accept).await.status(), 202);
     let e = recv(&mut events).await;
     assert_eq!(e["type"], "TASK_ADDED");
@@ -250,21 +236,7 @@ async fn silent_agent_becomes_unreachable() {
         }),
         ..Default::default()
     };
-    let accept = spb::Call {
-        r#type: Some(spb::call::Type::Accept as i32),
-        accept: Some(spb::call::Accept {
-            offer_ids: vec![offers[0].id.clone()],
-            operations: vec![pb::offer::Operation {
-                r#type: Some(pb::offer::operation::Type::Launch as i32),
-                launch: Some(pb::offer::operation::Launch {
-                    task_infos: vec![task],
-                }),
-                ..Default::default()
-            }],
-            filters: None,
-        }),
-        ..Default::default()
-    };
+    let accept = launch_task_call(&offers[0], task);
     assert_eq!(s.call(accept).await.status(), 202);
     agent.next_of(master_message::Type::RunTask).await;
     agent.send_status(&s.framework_id, "p", pb::TaskState::TaskRunning);

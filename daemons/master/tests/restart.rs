@@ -64,21 +64,7 @@ async fn restart_keeps_agents_and_running_tasks() {
         }),
         ..Default::default()
     };
-    let accept = spb::Call {
-        r#type: Some(spb::call::Type::Accept as i32),
-        accept: Some(spb::call::Accept {
-            offer_ids: vec![offer.id.clone()],
-            operations: vec![pb::offer::Operation {
-                r#type: Some(pb::offer::operation::Type::Launch as i32),
-                launch: Some(pb::offer::operation::Launch {
-                    task_infos: vec![task],
-                }),
-                ..Default::default()
-            }],
-            filters: None,
-        }),
-        ..Default::default()
-    };
+    let accept = launch_task_call(offer, task);
     assert_eq!(s.call(accept).await.status(), 202);
     let run = agent
         .next_of(master_message::Type::RunTask)

@@ -459,22 +459,17 @@ async fn reserve_without_allocation_info_from_a_single_role_framework() {
     )
     .unwrap();
     assert!(wire.iter().all(|r| r.allocation_info.is_none()));
-    let accept = spb::Call {
-        r#type: Some(spb::call::Type::Accept as i32),
-        accept: Some(spb::call::Accept {
-            offer_ids: vec![offer.id.clone()],
-            operations: vec![pb::offer::Operation {
-                r#type: Some(pb::offer::operation::Type::Reserve as i32),
-                reserve: Some(pb::offer::operation::Reserve {
-                    resources: wire,
-                    ..Default::default()
-                }),
+    let accept = accept_call(
+        offer,
+        pb::offer::Operation {
+            r#type: Some(pb::offer::operation::Type::Reserve as i32),
+            reserve: Some(pb::offer::operation::Reserve {
+                resources: wire,
                 ..Default::default()
-            }],
-            filters: None,
-        }),
-        ..Default::default()
-    };
+            }),
+            ..Default::default()
+        },
+    );
     assert_eq!(s.call(accept).await.status(), 202);
     let checkpoint = agent
         .next_of(master_message::Type::CheckpointResources)

@@ -216,6 +216,33 @@ impl SimAgent {
     }
 }
 
+/// ACCEPT of `offer` with one operation and no filters.
+pub fn accept_call(offer: &pb::Offer, operation: pb::offer::Operation) -> spb::Call {
+    spb::Call {
+        r#type: Some(spb::call::Type::Accept as i32),
+        accept: Some(spb::call::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![operation],
+            filters: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// ACCEPT of `offer` launching `task`.
+pub fn launch_task_call(offer: &pb::Offer, task: pb::TaskInfo) -> spb::Call {
+    accept_call(
+        offer,
+        pb::offer::Operation {
+            r#type: Some(pb::offer::operation::Type::Launch as i32),
+            launch: Some(pb::offer::operation::Launch {
+                task_infos: vec![task],
+            }),
+            ..Default::default()
+        },
+    )
+}
+
 /// ACCEPT of `offer` launching one command task (`true`) with `resources` (flag text).
 pub fn launch_call(offer: &pb::Offer, task_id: &str, resources: &str) -> spb::Call {
     let res = mesos_core::resources::parse_flag_text(resources, "*").unwrap();
@@ -224,31 +251,20 @@ pub fn launch_call(offer: &pb::Offer, task_id: &str, resources: &str) -> spb::Ca
         mesos_core::resources::convert::ResourceFormat::PreReservationRefinement,
     )
     .unwrap();
-    spb::Call {
-        r#type: Some(spb::call::Type::Accept as i32),
-        accept: Some(spb::call::Accept {
-            offer_ids: vec![offer.id.clone()],
-            operations: vec![pb::offer::Operation {
-                r#type: Some(pb::offer::operation::Type::Launch as i32),
-                launch: Some(pb::offer::operation::Launch {
-                    task_infos: vec![pb::TaskInfo {
-                        name: task_id.into(),
-                        task_id: pb::TaskId {
-                            value: task_id.into(),
-                        },
-                        agent_id: offer.agent_id.clone(),
-                        resources: wire,
-                        command: Some(pb::CommandInfo {
-                            value: Some("true".into()),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }],
-                }),
+    launch_task_call(
+        offer,
+        pb::TaskInfo {
+            name: task_id.into(),
+            task_id: pb::TaskId {
+                value: task_id.into(),
+            },
+            agent_id: offer.agent_id.clone(),
+            resources: wire,
+            command: Some(pb::CommandInfo {
+                value: Some("true".into()),
                 ..Default::default()
-            }],
-            filters: None,
-        }),
-        ..Default::default()
-    }
+            }),
+            ..Default::default()
+        },
+    )
 }
