@@ -256,7 +256,7 @@ fn add_frameworks(allocator: &mut Allocator) -> Result<Vec<Framework>> {
             allocator.add_framework(id.clone(), config, &[], true)?;
             Ok(Framework {
                 id,
-                task: parse_flag_text(task, "*")?.allocate(role),
+                task: parse_flag_text(task, "*")?,
             })
         })
         .collect()
@@ -276,14 +276,21 @@ fn answer(
         offer.resources.clone()
     };
     if !left.is_empty() {
-        allocator.recover_resources(&offer.framework, &offer.agent, &left, None, now)?;
+        allocator.recover_offered(
+            &offer.framework,
+            &offer.agent,
+            &offer.role,
+            &left,
+            None,
+            now,
+        )?;
     }
     Ok(fits.then(|| framework.task.clone()))
 }
 
 fn print_offer(offer: &Offer, launched: Option<&Resources>) {
     let action = match launched {
-        Some(task) => format!("launched {}", task.unallocate()),
+        Some(task) => format!("launched {task}"),
         None => "declined".to_string(),
     };
     println!(
@@ -291,7 +298,7 @@ fn print_offer(offer: &Offer, launched: Option<&Resources>) {
         offer.agent.as_str(),
         offer.role,
         offer.framework.as_str(),
-        offer.resources.unallocate().to_string()
+        offer.resources.to_string()
     );
 }
 

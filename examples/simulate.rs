@@ -369,7 +369,7 @@ impl Rng {
 #[derive(Debug, Clone)]
 struct Task {
     framework: usize,
-    /// Its resources, allocated to its framework's role.
+    /// Its resources, without an allocation role (its framework's role is theirs).
     resources: Resources,
     cpus: f64,
     mem: f64,
@@ -487,7 +487,7 @@ fn synthetic_workload(
     let cpu_rate = s.load * cluster_cpus / s.frameworks as f64;
     for i in 0..s.frameworks {
         let role = format!("r{}", i % s.roles);
-        let shape = rng.pick(&s.task_shapes).allocate(&role);
+        let shape = rng.pick(&s.task_shapes).clone();
         let cpus = shape.cpus().map_or(1.0, |c| c.as_f64());
         let mean_gap = s.tasks_per_job * cpus * s.mean_duration / cpu_rate;
         let first = rng.exponential(mean_gap);
@@ -606,7 +606,7 @@ impl TraceRow {
     fn into_task(self, framework: usize) -> Task {
         Task {
             framework,
-            resources: task_resources(self.cpus, self.mem).allocate(&self.role),
+            resources: task_resources(self.cpus, self.mem),
             cpus: self.cpus,
             mem: self.mem,
             submit: self.submit,
@@ -781,9 +781,10 @@ impl Simulation {
                 break;
             };
             let framework = &self.frameworks[done.framework];
-            self.allocator.recover_resources(
+            self.allocator.recover_offered(
                 &framework.id,
                 &done.agent,
+                &self.roles[framework.role],
                 &done.task.resources,
                 None,
                 now,
@@ -829,8 +830,14 @@ impl Simulation {
             self.launch(index, &offer.agent, task, now);
         }
         if !left.is_empty() {
-            self.allocator
-                .recover_resources(&offer.framework, &offer.agent, &left, refuse, now)?;
+            self.allocator.recover_offered(
+                &offer.framework,
+                &offer.agent,
+                &offer.role,
+                &left,
+                refuse,
+                now,
+            )?;
         }
         Ok(())
     }

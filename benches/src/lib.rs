@@ -121,9 +121,10 @@ pub mod allocator {
     /// Declines every offer with an infinite filter.
     pub fn decline_all(a: &mut Allocator, offers: &[Offer], now: Duration) {
         for o in offers {
-            a.recover_resources(
+            a.recover_offered(
                 &o.framework,
                 &o.agent,
+                &o.role,
                 &o.resources,
                 Some(REFUSE_FOREVER),
                 now,

@@ -22,7 +22,7 @@ use mesos_core::resources::{Resource, ResourceValue, Resources, SmolStr};
 use mesos_core::roles;
 use mesos_core::values::Scalar;
 
-use crate::holdings::{Holding, Holdings, sum_of};
+use crate::holdings::{Holding, HoldingKey, Holdings, sum_of};
 use crate::quantities::{Limits, Quantities};
 use crate::rng::SplitMix64;
 use crate::sorter::{self, ClientId, Sorter, Visit};
@@ -183,9 +183,11 @@ pub struct Offer {
     pub framework: FrameworkId,
     /// Where.
     pub agent: AgentId,
-    /// For which of its roles (also set as each resource's allocation role).
+    /// For which of its roles: the resources are allocated to it.
     pub role: SmolStr,
-    /// What.
+    /// What, without allocation roles: the role is `role` (stamp it with
+    /// [`Resources::into_allocated`] where each resource must carry it, as on the wire).
+    /// Writing it into every resource would cost the allocation cycle a cache miss per resource.
     pub resources: Resources,
 }
 
@@ -253,7 +255,7 @@ struct AgentState {
     /// [`AgentState::refresh_free`].
     available: Resources,
     free: FreeSummary,
-    /// Offered or in use, by framework.
+    /// Offered or in use, by framework and role, without allocation roles.
     by_framework: Holdings,
     capabilities: AgentCapabilities,
     remote: bool,
@@ -446,14 +448,10 @@ impl Allocator {
     fn resync_role_allocations(&mut self) {
         let mut per_role: FxHashMap<usize, Quantities> = FxHashMap::default();
         for agent in self.agents.iter().flatten() {
-            let parts = agent.by_framework.values().flat_map(Holding::parts);
-            for r in parts.flat_map(Resources::iter) {
-                if let (Some(role), ResourceValue::Scalar(s)) = (&r.allocation_role, &r.value)
-                    && let Some(&idx) = self.role_index.get(role.as_str())
-                {
-                    let q = per_role.entry(idx).or_default();
-                    let now = q.get(&r.name) + *s;
-                    q.set(&r.name, now);
+            for (key, holding) in agent.by_framework.iter() {
+                let q = per_role.entry(key.role).or_default();
+                for part in holding.parts() {
+                    q.add(&scalars(part));
                 }
             }
         }
@@ -628,10 +626,16 @@ impl Allocator {
     pub fn remove_framework(&mut self, id: &FrameworkId) -> Result<(), AllocatorError> {
         let index = self.framework(id)?;
         for a in 0..self.agents.len() {
-            let held = self.agents[a]
+            let held: Vec<(usize, Resources)> = self.agents[a]
                 .as_ref()
-                .and_then(|s| s.by_framework.get(index).map(Holding::sum));
-            if let Some(held) = held {
+                .map(|s| {
+                    s.by_framework
+                        .of_framework(index)
+                        .map(|(role, h)| (role, h.sum()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !held.is_empty() {
                 self.untrack_allocation(a, index, &held)?;
             }
             if let Some(agent) = self.agents[a].as_mut() {
@@ -832,14 +836,14 @@ impl Allocator {
     /// Removes an agent and everything allocated on it.
     pub fn remove_agent(&mut self, id: &AgentId) -> Result<(), AllocatorError> {
         let index = self.agent(id)?;
-        let holders: Vec<(usize, Resources)> = self
+        let holders: Vec<(HoldingKey, Resources)> = self
             .agent_state(index)
             .by_framework
             .iter()
-            .map(|(f, r)| (f, r.sum()))
+            .map(|(k, r)| (k, r.sum()))
             .collect();
-        for (f, r) in holders {
-            self.untrack_allocation(index, f, &r)?;
+        for (key, r) in holders {
+            self.untrack_allocation(index, key.framework, &[(key.role, r)])?;
         }
         let total = self.agent_state(index).total.clone();
         self.remove_reservations(&total);
@@ -865,7 +869,7 @@ impl Allocator {
         self.totals_synced = false;
         let agent = self.agent_state_mut(index);
         agent.has_gpu = total.gpus().is_some_and(|g| !g.is_zero());
-        agent.available = &total - &agent.allocated().unallocate();
+        agent.available = &total - &agent.allocated();
         agent.refresh_free();
         agent.total = total;
         Ok(())
@@ -947,12 +951,16 @@ impl Allocator {
     /// Checks that every resource carries a valid allocation role, so that tracking cannot
     /// fail halfway through.
     fn check_allocation_roles(resources: &Resources) -> Result<(), AllocatorError> {
-        for (role, _) in split_by_role(resources)? {
-            roles::validate_role(&role)?;
+        for r in resources.iter() {
+            match &r.allocation_role {
+                Some(role) => roles::validate_role(role)?,
+                None => return Err(AllocatorError::MissingAllocationRole(r.to_string())),
+            }
         }
         Ok(())
     }
 
+    /// Records resources that carry their allocation roles as held by the framework.
     fn track_allocation(
         &mut self,
         agent: usize,
@@ -960,7 +968,8 @@ impl Allocator {
         resources: &Resources,
     ) -> Result<(), AllocatorError> {
         Self::check_allocation_roles(resources)?;
-        for (role, part) in split_by_role(resources)? {
+        let mut taken = Resources::new();
+        for (role, part) in split_by_role_or(resources, None)? {
             let r = self.role(&role)?;
             self.track_role(r);
             if !self.roles[r].frameworks.contains(&framework) {
@@ -971,53 +980,109 @@ impl Allocator {
                     .add_client(client_id(framework), &name);
             }
             self.account(r, framework, &part, true);
+            taken += &part;
+            let key = HoldingKey { framework, role: r };
+            self.agent_state_mut(agent)
+                .by_framework
+                .entry(key)
+                .push(part);
         }
         let state = self.agent_state_mut(agent);
-        state.available -= &resources.unallocate();
+        state.available -= &taken;
         state.refresh_free();
-        state.by_framework.entry(framework).push(resources.clone());
         Ok(())
     }
 
+    /// Gives back what the framework holds on the agent, per role (bags without allocation
+    /// roles). Nothing changes unless every part is held.
     fn untrack_allocation(
         &mut self,
         agent: usize,
         framework: usize,
-        resources: &Resources,
+        parts: &[(usize, Resources)],
     ) -> Result<(), AllocatorError> {
-        let held = self
-            .agent_state_mut(agent)
-            .by_framework
-            .get_mut(framework)
-            .map(|h| &*h.merged());
-        if !held.is_some_and(|h| h.contains(resources)) {
-            return Err(AllocatorError::NotAllocated {
-                framework: self.framework_state(framework).id.clone(),
-                agent: self.agent_state(agent).id.clone(),
-                resources: resources.to_string(),
-            });
-        }
-        for (role, part) in split_by_role(resources)? {
-            if let Some(&r) = self.role_index.get(role.as_str()) {
-                self.account(r, framework, &part, false);
-            }
+        if parts.is_empty() {
+            return Ok(());
         }
         let state = self.agent_state_mut(agent);
-        state.available += &resources.unallocate();
-        state.refresh_free();
-        if let Some(held) = state.by_framework.get_mut(framework) {
-            let held = held.merged();
-            *held -= resources;
-            if held.is_empty() {
-                state.by_framework.remove(framework);
+        for (role, part) in parts {
+            let held = state
+                .by_framework
+                .get_mut(HoldingKey {
+                    framework,
+                    role: *role,
+                })
+                .map(|h| &*h.merged());
+            if !held.is_some_and(|h| h.contains(part)) {
+                return Err(self.not_allocated(agent, framework, parts));
             }
         }
+        for (role, part) in parts {
+            self.account(*role, framework, part, false);
+            let state = self.agent_state_mut(agent);
+            state.available += part;
+            let key = HoldingKey {
+                framework,
+                role: *role,
+            };
+            if let Some(held) = state.by_framework.get_mut(key) {
+                let held = held.merged();
+                *held -= part;
+                if held.is_empty() {
+                    state.by_framework.remove(key);
+                }
+            }
+        }
+        self.agent_state_mut(agent).refresh_free();
         Ok(())
     }
 
-    /// Gives resources back (declined or rescinded offer, finished task). With `refuse`, the
-    /// framework is not offered these resources on this agent again until `now + refuse`
-    /// (per role), unless it revives.
+    fn not_allocated(
+        &self,
+        agent: usize,
+        framework: usize,
+        parts: &[(usize, Resources)],
+    ) -> AllocatorError {
+        let mut claimed = Resources::new();
+        for (role, part) in parts {
+            claimed += &part.allocate(&self.roles[*role].name);
+        }
+        AllocatorError::NotAllocated {
+            framework: self.framework_state(framework).id.clone(),
+            agent: self.agent_state(agent).id.clone(),
+            resources: claimed.to_string(),
+        }
+    }
+
+    /// Splits resources by allocation role into bags without roles, taking those without one
+    /// as allocated to `fallback`. A role the allocator never saw holds nothing.
+    fn held_parts(
+        &self,
+        framework: usize,
+        agent: usize,
+        resources: &Resources,
+        fallback: Option<&SmolStr>,
+    ) -> Result<Vec<(usize, Resources)>, AllocatorError> {
+        let parts = split_by_role_or(resources, fallback)?;
+        let mut out = Vec::with_capacity(parts.len());
+        for (role, part) in parts {
+            match self.role_index.get(role.as_str()) {
+                Some(&r) => out.push((r, part)),
+                None => {
+                    return Err(AllocatorError::NotAllocated {
+                        framework: self.framework_state(framework).id.clone(),
+                        agent: self.agent_state(agent).id.clone(),
+                        resources: resources.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives resources back (finished task, the unused part of an accepted offer). Every
+    /// resource must carry its allocation role. With `refuse`, the framework is not offered
+    /// these resources on this agent again until `now + refuse` (per role), unless it revives.
     pub fn recover_resources(
         &mut self,
         framework: &FrameworkId,
@@ -1028,26 +1093,49 @@ impl Allocator {
     ) -> Result<(), AllocatorError> {
         let f = self.framework(framework)?;
         let a = self.agent(agent)?;
-        self.untrack_allocation(a, f, resources)?;
+        let parts = self.held_parts(f, a, resources, None)?;
+        self.recover_parts(f, a, &parts, refuse, now)
+    }
+
+    /// Gives back resources offered for `role` (a declined or rescinded offer: an
+    /// [`Offer`]'s `role` and `resources`). Resources that carry an allocation role keep it;
+    /// the others are taken as allocated to `role`. Filters as
+    /// [`Allocator::recover_resources`] does.
+    pub fn recover_offered(
+        &mut self,
+        framework: &FrameworkId,
+        agent: &AgentId,
+        role: &str,
+        resources: &Resources,
+        refuse: Option<Duration>,
+        now: Duration,
+    ) -> Result<(), AllocatorError> {
+        let f = self.framework(framework)?;
+        let a = self.agent(agent)?;
+        let parts = self.held_parts(f, a, resources, Some(&SmolStr::from(role)))?;
+        self.recover_parts(f, a, &parts, refuse, now)
+    }
+
+    fn recover_parts(
+        &mut self,
+        f: usize,
+        a: usize,
+        parts: &[(usize, Resources)],
+        refuse: Option<Duration>,
+        now: Duration,
+    ) -> Result<(), AllocatorError> {
+        self.untrack_allocation(a, f, parts)?;
         if let Some(refuse) = refuse.filter(|d| !d.is_zero()) {
             // Mesos caps refusals at a year.
             let refuse = refuse.min(MAX_REFUSE);
             let until = now.checked_add(refuse).unwrap_or(Duration::MAX);
-            for (role, part) in split_by_role(resources)? {
-                if let Some(&r) = self.role_index.get(role.as_str()) {
-                    self.next_filter_expiry = self.next_filter_expiry.min(until);
-                    let filter = Filter {
-                        resources: part.unallocate(),
-                        until,
-                    };
-                    self.frameworks[f]
-                        .as_mut()
-                        .expect("live")
-                        .filters
-                        .entry((r, a))
-                        .or_default()
-                        .push(filter);
-                }
+            self.next_filter_expiry = self.next_filter_expiry.min(until);
+            let filters = &mut self.frameworks[f].as_mut().expect("live").filters;
+            for (r, part) in parts {
+                filters.entry((*r, a)).or_default().push(Filter {
+                    resources: part.clone(),
+                    until,
+                });
             }
         }
         Ok(())
@@ -1070,7 +1158,8 @@ impl Allocator {
         for (role, _) in to.reservations() {
             roles::validate_role(&role)?;
         }
-        self.untrack_allocation(a, f, from)?;
+        let held = self.held_parts(f, a, from, None)?;
+        self.untrack_allocation(a, f, &held)?;
         // Apply the change as a delta rather than rebuilding the agent from its new total: an
         // agent can carry hundreds of reservations.
         let (from, to_unallocated) = (from.unallocate(), to.unallocate());
@@ -1122,12 +1211,11 @@ impl Allocator {
     ) -> Result<Resources, AllocatorError> {
         let f = self.framework(framework)?;
         let a = self.agent(agent)?;
-        Ok(self
-            .agent_state(a)
-            .by_framework
-            .get(f)
-            .map(Holding::sum)
-            .unwrap_or_default())
+        let mut out = Resources::new();
+        for (role, holding) in self.agent_state(a).by_framework.of_framework(f) {
+            out += &holding.sum().into_allocated(self.roles[role].name.clone());
+        }
+        Ok(out)
     }
 
     /// How many decline filters are held (expired ones are dropped at the next cycle).
@@ -1311,7 +1399,7 @@ impl Allocator {
     }
 
     /// Records a fresh offer, already taken out of the agent's available resources, and returns
-    /// it marked with its allocation role.
+    /// its resources (without allocation roles).
     fn track_offer(&mut self, agent: usize, offer: PendingOffer) -> Resources {
         let PendingOffer {
             framework,
@@ -1319,7 +1407,6 @@ impl Allocator {
             resources,
             plain_quantities,
         } = offer;
-        let resources = resources.into_allocated(self.roles[role].name.clone());
         match plain_quantities {
             // Unreserved and not revocable: all of it counts towards quota.
             Some(q) => self.account_quantities(role, framework, &q, &q, &Quantities::new(), true),
@@ -1327,7 +1414,7 @@ impl Allocator {
         }
         self.agent_state_mut(agent)
             .by_framework
-            .entry(framework)
+            .entry(HoldingKey { framework, role })
             .push(resources.clone());
         resources
     }
@@ -1567,9 +1654,7 @@ impl Allocator {
             let Some(unavailability) = agent.unavailability else {
                 continue;
             };
-            let mut holders: Vec<usize> = agent.by_framework.frameworks().collect();
-            holders.sort_unstable();
-            for f in holders {
+            for f in agent.by_framework.frameworks() {
                 if agent.inverse_offered.insert(f)
                     && let Some(fs) = self.frameworks[f].as_ref()
                     && fs.active
@@ -1719,16 +1804,29 @@ fn client_id(index: usize) -> ClientId {
 }
 
 /// Splits allocated resources by their allocation role.
-fn split_by_role(resources: &Resources) -> Result<Vec<(SmolStr, Resources)>, AllocatorError> {
+/// Splits resources by allocation role into bags without allocation roles; resources without
+/// one belong to `fallback`, or are an error when there is none.
+fn split_by_role_or(
+    resources: &Resources,
+    fallback: Option<&SmolStr>,
+) -> Result<Vec<(SmolStr, Resources)>, AllocatorError> {
+    if let Some(role) = fallback
+        && resources.iter().all(|r| r.allocation_role.is_none())
+    {
+        // A declined offer: nothing to split or copy.
+        return Ok(vec![(role.clone(), resources.clone())]);
+    }
     let mut out: Vec<(SmolStr, Resources)> = Vec::new();
     for r in resources.iter() {
-        let role = r
-            .allocation_role
-            .clone()
-            .ok_or_else(|| AllocatorError::MissingAllocationRole(r.to_string()))?;
+        let role = match (&r.allocation_role, fallback) {
+            (Some(role), _) | (None, Some(role)) => role.clone(),
+            (None, None) => return Err(AllocatorError::MissingAllocationRole(r.to_string())),
+        };
+        let mut plain = r.clone();
+        plain.allocation_role = None;
         match out.iter_mut().find(|(name, _)| *name == role) {
-            Some((_, part)) => *part += r,
-            None => out.push((role, Resources::from(r.clone()))),
+            Some((_, part)) => *part += &plain,
+            None => out.push((role, Resources::from(plain))),
         }
     }
     Ok(out)

@@ -1,4 +1,4 @@
-//! What the frameworks hold on one agent: offered or in use, with allocation roles set.
+//! What the frameworks hold on one agent: offered or in use, by framework and role.
 
 use mesos_core::resources::Resources;
 use smallvec::SmallVec;
@@ -50,54 +50,73 @@ pub(crate) fn sum_of<'a>(parts: impl Iterator<Item = &'a Resources>) -> Resource
     out
 }
 
-/// The holdings on one agent, by framework index, in the order the frameworks first took
-/// something there.
+/// The holdings on one agent, by framework and role index, in the order they were first
+/// taken there. The bags carry no allocation role: the key says which role they are allocated
+/// to, so an offer is recorded without writing a role into each of its resources (a cache miss
+/// per resource when the cycle visits thousands of agents).
 ///
 /// An agent is held by one or two frameworks at a time in most clusters, so the first two
 /// entries live inside the agent's state: recording an offer then reads no memory beyond the
-/// agent's own (a hash map's control bytes are one more cache miss per offer when the cycle
-/// visits thousands of agents in random order). Lookups scan the list: an agent shared by
-/// hundreds of frameworks at once pays a scan per offer and recovery there.
+/// agent's own (a hash map's control bytes are one more cache miss per offer). Lookups scan
+/// the list: an agent shared by hundreds of frameworks at once pays a scan per offer and
+/// recovery there.
 #[derive(Debug, Default)]
 pub(crate) struct Holdings {
-    entries: SmallVec<[(usize, Holding); 2]>,
+    entries: SmallVec<[(HoldingKey, Holding); 2]>,
+}
+
+/// Which framework holds a bag, for which of its roles (indices into the allocator's tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HoldingKey {
+    pub(crate) framework: usize,
+    pub(crate) role: usize,
 }
 
 impl Holdings {
-    fn position(&self, framework: usize) -> Option<usize> {
-        self.entries.iter().position(|(f, _)| *f == framework)
+    fn position(&self, key: HoldingKey) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| *k == key)
     }
 
-    pub(crate) fn get(&self, framework: usize) -> Option<&Holding> {
-        self.position(framework).map(|i| &self.entries[i].1)
+    pub(crate) fn get_mut(&mut self, key: HoldingKey) -> Option<&mut Holding> {
+        self.position(key).map(|i| &mut self.entries[i].1)
     }
 
-    pub(crate) fn get_mut(&mut self, framework: usize) -> Option<&mut Holding> {
-        self.position(framework).map(|i| &mut self.entries[i].1)
-    }
-
-    /// The framework's holding, created empty when it has none.
-    pub(crate) fn entry(&mut self, framework: usize) -> &mut Holding {
-        let i = match self.position(framework) {
+    /// The holding under `key`, created empty when there is none.
+    pub(crate) fn entry(&mut self, key: HoldingKey) -> &mut Holding {
+        let i = match self.position(key) {
             Some(i) => i,
             None => {
-                self.entries.push((framework, Holding::default()));
+                self.entries.push((key, Holding::default()));
                 self.entries.len() - 1
             }
         };
         &mut self.entries[i].1
     }
 
-    pub(crate) fn remove(&mut self, framework: usize) -> Option<Holding> {
-        self.position(framework).map(|i| self.entries.remove(i).1)
+    pub(crate) fn remove(&mut self, key: HoldingKey) -> Option<Holding> {
+        self.position(key).map(|i| self.entries.remove(i).1)
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Holding)> {
-        self.entries.iter().map(|(f, h)| (*f, h))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (HoldingKey, &Holding)> {
+        self.entries.iter().map(|(k, h)| (*k, h))
     }
 
-    pub(crate) fn frameworks(&self) -> impl Iterator<Item = usize> + '_ {
-        self.entries.iter().map(|(f, _)| *f)
+    /// One framework's holdings, by role.
+    pub(crate) fn of_framework(
+        &self,
+        framework: usize,
+    ) -> impl Iterator<Item = (usize, &Holding)> + '_ {
+        self.iter()
+            .filter(move |(k, _)| k.framework == framework)
+            .map(|(k, h)| (k.role, h))
+    }
+
+    /// The frameworks holding something here, each once.
+    pub(crate) fn frameworks(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self.entries.iter().map(|(k, _)| k.framework).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &Holding> {
@@ -114,23 +133,31 @@ mod tests {
         parse_flag_text(text, "*").unwrap()
     }
 
+    fn key(framework: usize, role: usize) -> HoldingKey {
+        HoldingKey { framework, role }
+    }
+
     #[test]
-    fn holdings_keep_entries_per_framework_beyond_the_inline_ones() {
+    fn holdings_keep_entries_per_framework_and_role_beyond_the_inline_ones() {
         let mut h = Holdings::default();
         for f in [7, 3, 9] {
-            h.entry(f).push(r("cpus:1"));
+            h.entry(key(f, 0)).push(r("cpus:1"));
         }
-        h.entry(3).push(r("cpus:2;mem:10"));
-        assert_eq!(h.frameworks().collect::<Vec<_>>(), vec![7, 3, 9]);
-        assert_eq!(h.get(3).unwrap().sum(), r("cpus:3;mem:10"));
-        assert_eq!(*h.get_mut(3).unwrap().merged(), r("cpus:3;mem:10"));
-        assert!(h.remove(7).is_some());
-        assert!(h.remove(7).is_none());
-        assert!(h.get(7).is_none());
-        assert_eq!(h.frameworks().collect::<Vec<_>>(), vec![3, 9]);
+        h.entry(key(3, 0)).push(r("cpus:2;mem:10"));
+        h.entry(key(3, 1)).push(r("cpus:5"));
+        assert_eq!(h.frameworks(), vec![3, 7, 9]);
+        let of_3: Vec<(usize, Resources)> =
+            h.of_framework(3).map(|(role, h)| (role, h.sum())).collect();
+        assert_eq!(of_3, vec![(0, r("cpus:3;mem:10")), (1, r("cpus:5"))]);
+        assert_eq!(*h.get_mut(key(3, 0)).unwrap().merged(), r("cpus:3;mem:10"));
+        assert!(h.remove(key(7, 0)).is_some());
+        assert!(h.remove(key(7, 0)).is_none());
+        assert!(h.get_mut(key(7, 0)).is_none());
+        assert!(h.get_mut(key(3, 2)).is_none());
+        assert_eq!(h.frameworks(), vec![3, 9]);
         assert_eq!(
             sum_of(h.values().flat_map(Holding::parts)),
-            r("cpus:4;mem:10")
+            r("cpus:9;mem:10")
         );
     }
 }

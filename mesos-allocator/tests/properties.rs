@@ -171,14 +171,14 @@ fn run(s: &Setup, events: &[Event]) -> Result<Vec<Allocation>, TestCaseError> {
                 }
                 let o: mesos_allocator::Offer = outstanding.remove(offer % outstanding.len());
                 let refuse = refuse.map(Duration::from_secs);
-                a.recover_resources(&o.framework, &o.agent, &o.resources, refuse, now)
+                a.recover_offered(&o.framework, &o.agent, &o.role, &o.resources, refuse, now)
                     .unwrap();
                 if let Some(r) = refuse {
                     refusals.push(Refusal {
                         framework: o.framework,
                         agent: o.agent,
                         role: o.role.to_string(),
-                        resources: o.resources.unallocate(),
+                        resources: o.resources.clone(),
                         until: now + r,
                     });
                 }
@@ -228,8 +228,9 @@ fn check(
     let mut role_unreserved_cpus: HashMap<String, Scalar> = HashMap::new();
     for o in &allocation.offers {
         for r in o.resources.iter() {
-            // 2. Every resource is allocated to the offer's role...
-            prop_assert_eq!(r.allocation_role.as_deref(), Some(o.role.as_str()));
+            // 2. Offered resources carry no allocation role of their own (the offer's role is
+            // theirs)...
+            prop_assert_eq!(r.allocation_role.as_deref(), None);
             // 3. ...and reserved resources go only to their role or its subroles.
             if let Some(res) = r.reservations.last() {
                 prop_assert!(
@@ -251,7 +252,7 @@ fn check(
             if f.framework == o.framework && f.agent == o.agent && f.role == o.role && now < f.until
             {
                 prop_assert!(
-                    !f.resources.contains(&o.resources.unallocate()),
+                    !f.resources.contains(&o.resources),
                     "{} offered {} on {} while filtered",
                     o.framework,
                     o.resources,

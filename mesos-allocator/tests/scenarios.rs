@@ -81,13 +81,13 @@ fn canonical(resources: &Resources) -> String {
 
 fn decline_all(a: &mut Allocator, offers: &[Offer], refuse: Option<Duration>, now: Duration) {
     for o in offers {
-        a.recover_resources(&o.framework, &o.agent, &o.resources, refuse, now)
+        a.recover_offered(&o.framework, &o.agent, &o.role, &o.resources, refuse, now)
             .unwrap();
     }
 }
 
 #[test]
-fn a_lone_framework_is_offered_the_whole_agent_with_allocation_info() {
+fn a_lone_framework_is_offered_the_whole_agent_for_its_role() {
     let mut a = allocator();
     agent(&mut a, "a1", "cpus:4;mem:1024;ports:[31000-32000]");
     framework(&mut a, "f1", &["web"]);
@@ -96,12 +96,17 @@ fn a_lone_framework_is_offered_the_whole_agent_with_allocation_info() {
         describe(&offers),
         ["f1@a1(web): cpus:4; mem:1024; ports:[31000-32000]"]
     );
+    // The role is the offer's; the resources do not carry it, `allocated` does.
     assert!(
         offers[0]
             .resources
             .iter()
-            .all(|r| r.allocation_role.as_deref() == Some("web"))
+            .all(|r| r.allocation_role.is_none())
     );
+    let held = a
+        .allocated(&FrameworkId::new("f1"), &AgentId::new("a1"))
+        .unwrap();
+    assert_eq!(held, offers[0].resources.allocate("web"));
     // Everything is out on offer now.
     assert!(a.allocate(secs(1)).offers.is_empty());
     assert!(a.available(&AgentId::new("a1")).unwrap().is_empty());
@@ -174,6 +179,45 @@ fn declined_resources_are_filtered_until_the_filter_expires() {
 }
 
 #[test]
+fn declining_one_role_of_a_multi_role_framework_leaves_its_other_role_held() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus(x):1;mem(x):64;cpus(y):2;mem(y):128");
+    framework(&mut a, "f1", &["x", "y"]);
+    let (f1, a1) = (FrameworkId::new("f1"), AgentId::new("a1"));
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(offers.len(), 2, "{}", describe(&offers).join(", "));
+    let x = offers.iter().find(|o| o.role == "x").unwrap();
+    let y = offers.iter().find(|o| o.role == "y").unwrap();
+    // y's resources are not held under x: refused, and nothing changes.
+    let err = a
+        .recover_offered(&f1, &a1, "x", &y.resources, None, secs(0))
+        .unwrap_err();
+    assert!(err.to_string().contains("not allocated"), "{err}");
+    let both = &x.resources.allocate("x") + &y.resources.allocate("y");
+    assert_eq!(a.allocated(&f1, &a1).unwrap(), both);
+    // Declining y gives back y's part only.
+    a.recover_offered(&f1, &a1, "y", &y.resources, Some(secs(60)), secs(0))
+        .unwrap();
+    assert_eq!(a.allocated(&f1, &a1).unwrap(), x.resources.allocate("x"));
+    assert_eq!(a.available(&a1).unwrap(), &y.resources);
+    // Declining it twice is an error that changes nothing.
+    assert!(
+        a.recover_offered(&f1, &a1, "y", &y.resources, None, secs(0))
+            .is_err()
+    );
+    assert_eq!(a.allocated(&f1, &a1).unwrap(), x.resources.allocate("x"));
+    // Resources that carry a role are recovered from that role, whatever the fallback.
+    a.recover_offered(&f1, &a1, "y", &x.resources.allocate("x"), None, secs(0))
+        .unwrap();
+    assert!(a.allocated(&f1, &a1).unwrap().is_empty());
+    // y's filter holds; x is offered again.
+    assert_eq!(
+        describe(&a.allocate(secs(1)).offers),
+        ["f1@a1(x): cpus(reservations: [(STATIC,x)]):1; mem(reservations: [(STATIC,x)]):64"]
+    );
+}
+
+#[test]
 fn a_filter_passes_offers_larger_than_what_was_declined() {
     let mut a = allocator();
     agent(&mut a, "a1", "cpus:2;mem:256");
@@ -190,7 +234,7 @@ fn a_filter_passes_offers_larger_than_what_was_declined() {
     )
     .unwrap();
     assert!(a.allocate(secs(1)).offers.is_empty());
-    let rest = &offers[0].resources - &half;
+    let rest = &offers[0].resources.allocate("r") - &half;
     a.recover_resources(
         &FrameworkId::new("f1"),
         &AgentId::new("a1"),
@@ -395,6 +439,22 @@ fn removing_a_framework_frees_its_resources() {
     let offers = a.allocate(secs(1)).offers;
     assert_eq!(offers.len(), 1);
     assert_ne!(offers[0].framework, holder);
+}
+
+#[test]
+fn removing_a_framework_after_one_of_its_agents_left() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    agent(&mut a, "a2", "cpus:2;mem:256");
+    framework(&mut a, "f1", &["r"]);
+    assert_eq!(a.allocate(secs(0)).offers.len(), 2);
+    a.remove_agent(&AgentId::new("a1")).unwrap();
+    a.remove_framework(&FrameworkId::new("f1")).unwrap();
+    framework(&mut a, "f2", &["r"]);
+    assert_eq!(
+        describe(&a.allocate(secs(1)).offers),
+        ["f2@a2(r): cpus:2; mem:256"]
+    );
 }
 
 #[test]

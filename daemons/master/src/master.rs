@@ -709,13 +709,16 @@ impl Master {
                 (self.frameworks.get(&framework), self.agents.get(&agent_id))
             else {
                 // Should not happen: give the resources straight back.
-                let _ = self.allocator.recover_resources(
+                if let Err(e) = self.allocator.recover_offered(
                     &offer.framework,
                     &offer.agent,
+                    &offer.role,
                     &offer.resources,
                     None,
                     now,
-                );
+                ) {
+                    warn!(framework, agent = agent_id, "offer not returned: {e}");
+                }
                 continue;
             };
             let id = format!("{}-O{}", self.info.id, self.next_offer);
@@ -764,13 +767,16 @@ impl Master {
             fw.offers.remove(id);
         }
         let now = self.now();
-        let _ = self.allocator.recover_resources(
+        if let Err(e) = self.allocator.recover_offered(
             &FrameworkId::new(offer.framework.clone()),
             &AgentId::new(offer.agent.clone()),
+            &offer.role,
             &offer.resources,
             refuse,
             now,
-        );
+        ) {
+            warn!(offer = id, "offered resources not returned: {e}");
+        }
         if rescind {
             self.counters.offers_rescinded += 1;
             let event = spb::Event {
@@ -929,8 +935,9 @@ impl Master {
         if error.is_none() {
             for id in offer_ids {
                 if let Some(o) = self.remove_offer_silently(&id.value) {
-                    offered += &o.resources;
-                    offer_role = o.role.clone();
+                    // Operations and tasks name their resources with allocation roles.
+                    offered += &o.resources.into_allocated(o.role.as_str());
+                    offer_role = o.role;
                 }
             }
         } else {
@@ -1006,13 +1013,18 @@ impl Master {
         // Whatever was not used goes back, filtered as the framework asked.
         if !remaining.is_empty() {
             let now = self.now();
-            let _ = self.allocator.recover_resources(
+            if let Err(e) = self.allocator.recover_resources(
                 &FrameworkId::new(framework),
                 &AgentId::new(agent.clone()),
                 &remaining,
                 Some(refuse_duration(filters)),
                 now,
-            );
+            ) {
+                warn!(
+                    framework,
+                    agent, "unused offered resources not returned: {e}"
+                );
+            }
         }
     }
 
@@ -2106,13 +2118,18 @@ impl Master {
         }
         if let Some(resources) = became_terminal {
             let now = self.now();
-            let _ = self.allocator.recover_resources(
+            if let Err(e) = self.allocator.recover_resources(
                 &FrameworkId::new(fid.clone()),
                 &AgentId::new(agent),
                 &resources,
                 None,
                 now,
-            );
+            ) {
+                warn!(
+                    framework = fid,
+                    "resources of an ended task not returned: {e}"
+                );
+            }
             match latest_state {
                 pb::TaskState::TaskFinished => self.counters.tasks_finished += 1,
                 pb::TaskState::TaskFailed => self.counters.tasks_failed += 1,
@@ -2175,13 +2192,18 @@ impl Master {
         }
         if !freed.is_empty() {
             let now = self.now();
-            let _ = self.allocator.recover_resources(
+            if let Err(e) = self.allocator.recover_resources(
                 &FrameworkId::new(fid.clone()),
                 &AgentId::new(agent),
                 &freed,
                 None,
                 now,
-            );
+            ) {
+                warn!(
+                    framework = fid,
+                    agent, "executor resources not returned: {e}"
+                );
+            }
         }
         let event = spb::Event {
             r#type: Some(spb::event::Type::Failure as i32),
@@ -2246,7 +2268,7 @@ impl Master {
     pub(crate) fn offered_by_agent(&self) -> std::collections::HashMap<&str, Resources> {
         let mut offered: std::collections::HashMap<&str, Resources> = Default::default();
         for o in self.offers.values() {
-            *offered.entry(o.agent.as_str()).or_default() += &o.resources;
+            *offered.entry(o.agent.as_str()).or_default() += &o.resources.allocate(&o.role);
         }
         offered
     }
@@ -2437,10 +2459,12 @@ fn offer_to_proto(
     let refinement = fw.has_capability(FwCap::ReservationRefinement);
     let mut wire = resources_to_proto(resources, ResourceFormat::PostReservationRefinement)
         .unwrap_or_default();
+    // The allocator's offers do not carry their role in each resource; the wire does, for
+    // MULTI_ROLE frameworks (others predate allocation info).
     for r in &mut wire {
-        if !multi_role {
-            r.allocation_info = None;
-        }
+        r.allocation_info = multi_role.then(|| pb::resource::AllocationInfo {
+            role: Some(role.to_string()),
+        });
         if !refinement {
             let _ = convert_format(r, ResourceFormat::PreReservationRefinement);
         }

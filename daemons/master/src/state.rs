@@ -149,6 +149,7 @@ pub(crate) struct OfferRecord {
     pub framework: String,
     pub agent: String,
     pub role: String,
+    /// As the allocator offered them: without allocation roles (`role` is theirs).
     pub resources: Resources,
     pub created: Instant,
 }

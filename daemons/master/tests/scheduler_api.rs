@@ -494,3 +494,105 @@ async fn reserve_without_allocation_info_from_a_single_role_framework() {
         vec![("cpus".to_string(), vec!["web".to_string()])]
     );
 }
+
+/// A MULTI_ROLE framework gets one offer per role on an agent, each resource carrying the
+/// offer's role in `allocation_info`; it launches on one offer with the resources as offered
+/// and declines the other, which comes back for the same role (nothing leaks between roles).
+#[tokio::test]
+async fn multi_role_offers_carry_their_role_and_return_to_it() {
+    let master = start_master().await;
+    let mut agent = SimAgent::connect(
+        &master,
+        register_message("cpus(b):1;mem(b):128;cpus:2;mem:256", None),
+    )
+    .await;
+    let info = pb::FrameworkInfo {
+        roles: vec!["a".into(), "b".into()],
+        capabilities: vec![pb::framework_info::Capability {
+            r#type: Some(pb::framework_info::capability::Type::MultiRole as i32),
+        }],
+        ..framework_info("multi")
+    };
+    let mut s = Scheduler::subscribe(&format!("http://{}", master.addr()), Wire::Json, info).await;
+    let mut offers = Vec::new();
+    while offers.len() < 2 {
+        let event = s.next_of(spb::event::Type::Offers).await;
+        offers.extend(event.offers.unwrap().offers);
+    }
+    let role_of = |offer: &pb::Offer| offer.allocation_info.as_ref().unwrap().role.clone();
+    offers.sort_by_key(role_of);
+    let (a, b) = (&offers[0], &offers[1]);
+    assert_eq!(role_of(a).as_deref(), Some("a"));
+    assert_eq!(role_of(b).as_deref(), Some("b"));
+    for offer in [a, b] {
+        for r in &offer.resources {
+            assert_eq!(
+                r.allocation_info.as_ref().and_then(|i| i.role.clone()),
+                role_of(offer),
+                "{r:?} in the offer for {:?}",
+                role_of(offer)
+            );
+        }
+    }
+    // Launch on b with half of what it offers, named as offered (allocation_info included).
+    let mut task_resources = b.resources.clone();
+    for r in &mut task_resources {
+        if let Some(scalar) = r.scalar.as_mut() {
+            scalar.value /= 2.0;
+        }
+    }
+    let task = pb::TaskInfo {
+        name: "t-b".into(),
+        task_id: pb::TaskId {
+            value: "t-b".into(),
+        },
+        agent_id: b.agent_id.clone(),
+        resources: task_resources,
+        command: Some(pb::CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(s.call(launch_task_call(b, task)).await.status(), 202);
+    let run = agent
+        .next_of(master_message::Type::RunTask)
+        .await
+        .run_task
+        .unwrap();
+    assert_eq!(run.task.task_id.value, "t-b");
+    assert!(
+        run.task.resources.iter().all(|r| r
+            .allocation_info
+            .as_ref()
+            .and_then(|i| i.role.as_deref())
+            == Some("b")),
+        "{:?}",
+        run.task.resources
+    );
+    // Decline a without a filter: the same resources come back for a.
+    let decline = spb::Call {
+        r#type: Some(spb::call::Type::Decline as i32),
+        decline: Some(spb::call::Decline {
+            offer_ids: vec![a.id.clone()],
+            filters: Some(pb::Filters {
+                refuse_seconds: Some(0.0),
+            }),
+        }),
+        ..Default::default()
+    };
+    assert_eq!(s.call(decline).await.status(), 202);
+    let again = loop {
+        let event = s.next_of(spb::event::Type::Offers).await;
+        if let Some(o) = event
+            .offers
+            .unwrap()
+            .offers
+            .into_iter()
+            .find(|o| role_of(o).as_deref() == Some("a"))
+        {
+            break o;
+        }
+    };
+    assert_eq!(again.resources, a.resources);
+}
