@@ -1,9 +1,14 @@
 //! Runs DeclineOffers cycles in a loop for profiling:
-//! `cargo run --release -p mesos-benches --example profile_decline -- AGENTS FRAMEWORKS ROUNDS [SUPPRESSED_PERCENT]`.
+//! `cargo run --release -p mesos-benches --example profile_decline -- AGENTS FRAMEWORKS ROUNDS [SUPPRESSED_PERCENT] [refuse]`.
+//!
+//! With the last argument `refuse` (the default), every offer is declined with an infinite
+//! filter, as in the benchmark; with `return`, offers are given back without a filter, so
+//! every round repeats round 0 on one cluster (a profile then shows the cycle, not the set-up).
 
 use std::time::{Duration, Instant};
 
 use mesos_benches::allocator::{decline_all, decline_offers_cluster};
+use mesos_core::ids::FrameworkId;
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -19,12 +24,10 @@ fn main() {
     let mut a = decline_offers_cluster(agents, frameworks);
     println!("setup {:?}", start.elapsed());
     let suppressed = args.get(3).copied().unwrap_or(0);
+    let give_back = std::env::args().any(|a| a == "return");
     for f in 0..frameworks * suppressed / 100 {
-        a.suppress(
-            &mesos_core::ids::FrameworkId::new(format!("framework{f}")),
-            &[],
-        )
-        .expect("known framework");
+        a.suppress(&FrameworkId::new(format!("framework{f}")), &[])
+            .expect("known framework");
     }
     let mut now = Duration::from_secs(1);
     for round in 0..=rounds {
@@ -35,7 +38,14 @@ fn main() {
             offers.len(),
             start.elapsed()
         );
-        decline_all(&mut a, &offers, now);
+        if give_back {
+            for o in &offers {
+                a.recover_offered(&o.framework, &o.agent, &o.role, &o.resources, None, now)
+                    .expect("offered resources are allocated");
+            }
+        } else {
+            decline_all(&mut a, &offers, now);
+        }
         now += Duration::from_secs(1);
     }
 }
