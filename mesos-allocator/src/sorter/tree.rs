@@ -16,24 +16,15 @@ use super::{ClientId, Sorter, Visit};
 use crate::quantities::Quantities;
 use crate::rng::SplitMix64;
 
-/// A double with a total order, for use in keys.
-#[derive(Debug, Clone, Copy)]
-struct Ord64(f64);
-
-impl PartialEq for Ord64 {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.total_cmp(&other.0).is_eq()
-    }
-}
-impl Eq for Ord64 {}
-impl PartialOrd for Ord64 {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ord64 {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
+/// A double's bits mapped so that unsigned integer order is [`f64::total_cmp`] order: keys
+/// then compare as plain integers (the B-tree compares a key with up to eleven others per node
+/// on every insert, and `total_cmp` re-derives this mapping at each comparison).
+fn ordered_bits(x: f64) -> u64 {
+    let bits = x.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
     }
 }
 
@@ -45,8 +36,10 @@ impl Ord for Ord64 {
 /// count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
-    rank: Ord64,
-    share: Ord64,
+    /// [`ordered_bits`] of the policy's rank.
+    rank: u64,
+    /// [`ordered_bits`] of the share.
+    share: u64,
     count: u64,
     path_rank: u64,
     node: usize,
@@ -251,8 +244,8 @@ impl TreeSorter {
             Policy::StrictPriority => (-weight, share),
         };
         Key {
-            rank: Ord64(rank),
-            share: Ord64(share),
+            rank: ordered_bits(rank),
+            share: ordered_bits(share),
             count: node.count,
             path_rank: node.path_rank,
             node: i,
@@ -422,13 +415,13 @@ impl TreeSorter {
         f: &mut dyn FnMut(ClientId) -> Visit,
     ) -> Visit {
         // Weighted random permutation (Efraimidis–Spirakis): sort by ln(u) / weight.
-        let mut children: Vec<(Ord64, usize)> = self
+        let mut children: Vec<(u64, usize)> = self
             .node(i)
             .children
             .iter()
             .map(|k| {
                 let w = self.weight(&self.node(k.node).path).max(f64::MIN_POSITIVE);
-                (Ord64(-rng.next_unit().ln() / w), k.node)
+                (ordered_bits(-rng.next_unit().ln() / w), k.node)
             })
             .collect();
         children.sort_unstable();
@@ -575,6 +568,32 @@ mod tests {
             s.set_active(id, true);
         }
         s
+    }
+
+    #[test]
+    fn ordered_bits_order_like_total_cmp() {
+        let values = [
+            f64::NEG_INFINITY,
+            -2.5,
+            -1e-300,
+            -0.0,
+            0.0,
+            1e-300,
+            0.25,
+            1.0,
+            7e10,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(
+                    ordered_bits(a).cmp(&ordered_bits(b)),
+                    a.total_cmp(&b),
+                    "{a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]
