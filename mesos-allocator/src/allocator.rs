@@ -251,7 +251,9 @@ impl FreeSummary {
 struct AgentState {
     id: AgentId,
     total: Resources,
-    /// Free resources: neither offered nor used. Every change is followed by
+    /// Free resources: neither offered nor used, plus every shared resource of the total once
+    /// (as in Mesos, a shared resource can be offered and used by several frameworks at
+    /// once, so holding it never takes it away). Every change is followed by
     /// [`AgentState::refresh_free`].
     available: Resources,
     free: FreeSummary,
@@ -869,7 +871,7 @@ impl Allocator {
         self.totals_synced = false;
         let agent = self.agent_state_mut(index);
         agent.has_gpu = total.gpus().is_some_and(|g| !g.is_zero());
-        agent.available = &total - &agent.allocated();
+        agent.available = &total - &agent.allocated().non_shared();
         agent.refresh_free();
         agent.total = total;
         Ok(())
@@ -988,7 +990,8 @@ impl Allocator {
                 .push(part);
         }
         let state = self.agent_state_mut(agent);
-        state.available -= &taken;
+        // Shared resources stay available however many hold them (see `AgentState`).
+        state.available -= &taken.non_shared();
         state.refresh_free();
         Ok(())
     }
@@ -1020,7 +1023,7 @@ impl Allocator {
         for (role, part) in parts {
             self.account(*role, framework, part, false);
             let state = self.agent_state_mut(agent);
-            state.available += part;
+            state.available += &part.non_shared();
             let key = HoldingKey {
                 framework,
                 role: *role,
@@ -1803,9 +1806,9 @@ fn client_id(index: usize) -> ClientId {
     ClientId::try_from(index).expect("fewer than 2^32 clients")
 }
 
-/// Splits allocated resources by their allocation role.
 /// Splits resources by allocation role into bags without allocation roles; resources without
-/// one belong to `fallback`, or are an error when there is none.
+/// one belong to `fallback`, or are an error when there is none. Shared resources keep their
+/// counts (a volume held by two tasks is held twice).
 fn split_by_role_or(
     resources: &Resources,
     fallback: Option<&SmolStr>,
@@ -1816,20 +1819,27 @@ fn split_by_role_or(
         // A declined offer: nothing to split or copy.
         return Ok(vec![(role.clone(), resources.clone())]);
     }
-    let mut out: Vec<(SmolStr, Resources)> = Vec::new();
+    fn role_of<'a>(r: &'a Resource, fallback: Option<&'a SmolStr>) -> Option<&'a SmolStr> {
+        r.allocation_role.as_ref().or(fallback)
+    }
+    let mut roles: Vec<SmolStr> = Vec::new();
     for r in resources.iter() {
-        let role = match (&r.allocation_role, fallback) {
-            (Some(role), _) | (None, Some(role)) => role.clone(),
-            (None, None) => return Err(AllocatorError::MissingAllocationRole(r.to_string())),
+        let Some(role) = role_of(r, fallback) else {
+            return Err(AllocatorError::MissingAllocationRole(r.to_string()));
         };
-        let mut plain = r.clone();
-        plain.allocation_role = None;
-        match out.iter_mut().find(|(name, _)| *name == role) {
-            Some((_, part)) => *part += &plain,
-            None => out.push((role, Resources::from(plain))),
+        if !roles.contains(role) {
+            roles.push(role.clone());
         }
     }
-    Ok(out)
+    Ok(roles
+        .into_iter()
+        .map(|role| {
+            let part = resources
+                .filter(|r| role_of(r, fallback) == Some(&role))
+                .unallocate();
+            (role, part)
+        })
+        .collect())
 }
 
 /// Merges offers for the same framework, agent and role (stage 1 and stage 2 may both offer).

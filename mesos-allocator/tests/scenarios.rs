@@ -217,6 +217,58 @@ fn declining_one_role_of_a_multi_role_framework_leaves_its_other_role_held() {
     );
 }
 
+/// Two tasks of one framework share a volume: the allocator holds it twice, and each task's
+/// end gives back one copy (Mesos counts shared resources per user).
+#[test]
+fn a_shared_volume_used_by_two_tasks_is_given_back_by_each() {
+    use mesos_core::resources::{Reservation, Resource};
+    let mut a = allocator();
+    framework(&mut a, "f1", &["r"]);
+    let mut volume = Resource::scalar("disk", 64.0);
+    volume.reservations.push(Reservation::dynamic_to("r", None));
+    volume.shared = true;
+    let volume = Resources::from(volume);
+    let total = &res("cpus:2;mem:256") + &volume;
+    let task = (&res("cpus:1;mem:128") + &volume).allocate("r");
+    let both = &task + &task;
+    assert_eq!(
+        both.shared_count(both.iter().find(|r| r.shared).unwrap()),
+        2
+    );
+    let (f1, a1) = (FrameworkId::new("f1"), AgentId::new("a1"));
+    a.add_agent(
+        a1.clone(),
+        AgentConfig {
+            total: total.clone(),
+            ..Default::default()
+        },
+        &[(f1.clone(), both.clone())],
+    )
+    .unwrap();
+    assert_eq!(a.allocated(&f1, &a1).unwrap(), both);
+    a.recover_resources(&f1, &a1, &task, None, secs(0)).unwrap();
+    assert_eq!(a.allocated(&f1, &a1).unwrap(), task);
+    a.recover_resources(&f1, &a1, &task, None, secs(0)).unwrap();
+    assert!(a.allocated(&f1, &a1).unwrap().is_empty());
+    assert_eq!(a.available(&a1).unwrap(), &total);
+    // Offered (to a framework that takes shared resources) and declined: the volume is
+    // still there once.
+    framework_with(
+        &mut a,
+        "f2",
+        &["r"],
+        FrameworkCapabilities {
+            shared_resources: true,
+            ..Default::default()
+        },
+    );
+    let offers = a.allocate(secs(1)).offers;
+    assert_eq!(offers.len(), 1);
+    assert!(offers[0].resources.contains(&volume), "{:?}", offers[0]);
+    decline_all(&mut a, &offers, None, secs(1));
+    assert_eq!(a.available(&a1).unwrap(), &total);
+}
+
 #[test]
 fn a_filter_passes_offers_larger_than_what_was_declined() {
     let mut a = allocator();

@@ -904,9 +904,11 @@ impl Master {
             .frameworks
             .get(framework)
             .is_some_and(|f| f.has_capability(FwCap::PartitionAware));
-        // Validate the offers: they must exist, belong to this framework and one agent.
+        // Validate the offers: they must exist, belong to this framework, one role and one
+        // agent.
         let mut error: Option<String> = None;
         let mut agent: Option<String> = None;
+        let mut role: Option<&str> = None;
         for id in offer_ids {
             match self.offers.get(&id.value) {
                 None => {
@@ -917,14 +919,28 @@ impl Master {
                     error = Some(format!("Offer {} has invalid framework", id.value));
                     break;
                 }
-                Some(o) => match &agent {
-                    Some(a) if *a != o.agent => {
-                        error =
-                            Some("Aggregated offers must belong to one single agent".to_string());
-                        break;
+                Some(o) if role.is_some_and(|r| r != o.role) => {
+                    error = Some(format!(
+                        "Aggregated offers must be allocated to the same role. Offer {} uses \
+                         role '{}' but another is using role '{}'",
+                        id.value,
+                        o.role,
+                        role.unwrap_or_default()
+                    ));
+                    break;
+                }
+                Some(o) => {
+                    role = Some(&o.role);
+                    match &agent {
+                        Some(a) if *a != o.agent => {
+                            error = Some(
+                                "Aggregated offers must belong to one single agent".to_string(),
+                            );
+                            break;
+                        }
+                        _ => agent = Some(o.agent.clone()),
                     }
-                    _ => agent = Some(o.agent.clone()),
-                },
+                }
             }
         }
         if offer_ids.is_empty() {
@@ -1819,12 +1835,19 @@ impl Master {
             .into_iter()
             .map(|(f, r)| (FrameworkId::new(f), r))
             .collect();
-        // Make sure the agent's total covers what is in use, so the books balance.
+        // Make sure the agent's total covers what is in use, so the books balance. A shared
+        // volume used by several tasks is in the total once.
         let mut alloc_total = total.clone();
         for (_, r) in &used_list {
             let flat = r.unallocate();
-            if !alloc_total.contains(&flat) {
-                alloc_total += &flat;
+            let plain = flat.non_shared();
+            if !alloc_total.contains(&plain) {
+                alloc_total += &plain;
+            }
+            for shared in flat.shared().iter() {
+                if !alloc_total.contains_resource(shared) {
+                    alloc_total.add_resource(shared);
+                }
             }
         }
         let agent_caps = agent_capabilities(&register.capabilities);

@@ -153,3 +153,80 @@ async fn restart_keeps_agents_and_running_tasks() {
     assert_eq!(state["frameworks"][0]["tasks"][0]["id"], "long");
     assert_eq!(state["slaves"][0]["used_resources"]["cpus"], 2.0);
 }
+
+/// An agent registers with two running tasks of one framework that share a persistent volume:
+/// the agent's total counts the volume once and is not grown by the tasks' resources, and the
+/// framework is offered nothing more than what is free.
+#[tokio::test]
+async fn tasks_sharing_a_volume_do_not_inflate_the_agent() {
+    use mesos_agent_protocol::v1::{AgentMessage, agent_message};
+    use mesos_core::resources::convert::{ResourceFormat, resources_to_proto};
+    use mesos_core::resources::{Reservation, Resource, Resources, parse_flag_text};
+    let dir = tempfile::tempdir().unwrap();
+    let master = start_at(dir.path(), 0).await;
+    let mut volume = Resource::scalar("disk", 64.0);
+    volume
+        .reservations
+        .push(Reservation::dynamic_to("r", Some("ops".into())));
+    volume.shared = true;
+    let volume = Resources::from(volume);
+    let wire =
+        |r: &Resources| resources_to_proto(r, ResourceFormat::PostReservationRefinement).unwrap();
+    let total = &parse_flag_text("cpus:4;mem:512", "*").unwrap() + &volume;
+    let task_resources = (&parse_flag_text("cpus:1;mem:128", "*").unwrap() + &volume).allocate("r");
+    let framework_id = format!("{}-0000", master.id());
+    let agent_id = format!("{}-S7", master.id());
+    let task = |id: &str| pb::Task {
+        name: id.into(),
+        task_id: pb::TaskId { value: id.into() },
+        framework_id: pb::FrameworkId {
+            value: framework_id.clone(),
+        },
+        agent_id: pb::AgentId {
+            value: agent_id.clone(),
+        },
+        state: pb::TaskState::TaskRunning as i32,
+        resources: wire(&task_resources),
+        ..Default::default()
+    };
+    let register = AgentMessage {
+        r#type: Some(agent_message::Type::Register as i32),
+        register: Some(agent_message::Register {
+            agent_info: pb::AgentInfo {
+                hostname: "127.0.0.1".into(),
+                port: Some(5051),
+                resources: wire(&total),
+                id: Some(pb::AgentId {
+                    value: agent_id.clone(),
+                }),
+                ..Default::default()
+            },
+            ip: "127.0.0.1".into(),
+            version: Some("1.11.0".into()),
+            frameworks: vec![pb::FrameworkInfo {
+                id: Some(pb::FrameworkId {
+                    value: framework_id.clone(),
+                }),
+                roles: vec!["r".into()],
+                capabilities: vec![pb::framework_info::Capability {
+                    r#type: Some(pb::framework_info::capability::Type::MultiRole as i32),
+                }],
+                ..framework_info("sharer")
+            }],
+            tasks: vec![task("t1"), task("t2")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let _agent = SimAgent::connect(&master, register).await;
+    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resources = &state["slaves"][0]["resources"];
+    assert_eq!(resources["cpus"], 4.0, "{resources}");
+    assert_eq!(resources["mem"], 512.0, "{resources}");
+    assert_eq!(resources["disk"], 64.0, "{resources}");
+}

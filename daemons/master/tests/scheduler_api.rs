@@ -495,14 +495,13 @@ async fn reserve_without_allocation_info_from_a_single_role_framework() {
     );
 }
 
-/// A MULTI_ROLE framework gets one offer per role on an agent, each resource carrying the
-/// offer's role in `allocation_info`; it launches on one offer with the resources as offered
-/// and declines the other, which comes back for the same role (nothing leaks between roles).
-#[tokio::test]
-async fn multi_role_offers_carry_their_role_and_return_to_it() {
-    let master = start_master().await;
-    let mut agent = SimAgent::connect(
-        &master,
+/// A MULTI_ROLE framework subscribed to roles `a` and `b` on a master with one agent that has
+/// a static reservation for `b`, and its first offers, one per role, sorted by role.
+async fn multi_role_offers(
+    master: &mesos_master::MasterHandle,
+) -> (Scheduler, SimAgent, Vec<pb::Offer>) {
+    let agent = SimAgent::connect(
+        master,
         register_message("cpus(b):1;mem(b):128;cpus:2;mem:256", None),
     )
     .await;
@@ -519,18 +518,31 @@ async fn multi_role_offers_carry_their_role_and_return_to_it() {
         let event = s.next_of(spb::event::Type::Offers).await;
         offers.extend(event.offers.unwrap().offers);
     }
-    let role_of = |offer: &pb::Offer| offer.allocation_info.as_ref().unwrap().role.clone();
-    offers.sort_by_key(role_of);
+    offers.sort_by_key(offer_role);
+    (s, agent, offers)
+}
+
+fn offer_role(offer: &pb::Offer) -> Option<String> {
+    offer.allocation_info.as_ref().and_then(|i| i.role.clone())
+}
+
+/// A MULTI_ROLE framework gets one offer per role on an agent, each resource carrying the
+/// offer's role in `allocation_info`; it launches on one offer with the resources as offered
+/// and declines the other, which comes back for the same role (nothing leaks between roles).
+#[tokio::test]
+async fn multi_role_offers_carry_their_role_and_return_to_it() {
+    let master = start_master().await;
+    let (mut s, mut agent, offers) = multi_role_offers(&master).await;
     let (a, b) = (&offers[0], &offers[1]);
-    assert_eq!(role_of(a).as_deref(), Some("a"));
-    assert_eq!(role_of(b).as_deref(), Some("b"));
+    assert_eq!(offer_role(a).as_deref(), Some("a"));
+    assert_eq!(offer_role(b).as_deref(), Some("b"));
     for offer in [a, b] {
         for r in &offer.resources {
             assert_eq!(
                 r.allocation_info.as_ref().and_then(|i| i.role.clone()),
-                role_of(offer),
+                offer_role(offer),
                 "{r:?} in the offer for {:?}",
-                role_of(offer)
+                offer_role(offer)
             );
         }
     }
@@ -589,10 +601,41 @@ async fn multi_role_offers_carry_their_role_and_return_to_it() {
             .unwrap()
             .offers
             .into_iter()
-            .find(|o| role_of(o).as_deref() == Some("a"))
+            .find(|o| offer_role(o).as_deref() == Some("a"))
         {
             break o;
         }
     };
     assert_eq!(again.resources, a.resources);
+}
+
+/// Offers for two roles cannot be accepted together (Mesos's validation): the task is lost with
+/// REASON_INVALID_OFFERS and the offers are consumed.
+#[tokio::test]
+async fn aggregated_offers_of_two_roles_are_refused() {
+    let master = start_master().await;
+    let (mut s, _agent, offers) = multi_role_offers(&master).await;
+    let mut call = launch_call(&offers[0], "t-ab", "cpus:0.5;mem:32");
+    call.accept
+        .as_mut()
+        .unwrap()
+        .offer_ids
+        .push(offers[1].id.clone());
+    assert_eq!(s.call(call).await.status(), 202);
+    let status = s
+        .next_of(spb::event::Type::Update)
+        .await
+        .update
+        .unwrap()
+        .status;
+    assert_eq!(status.task_id.value, "t-ab");
+    assert_eq!(status.state(), pb::TaskState::TaskLost);
+    assert_eq!(status.reason(), pb::task_status::Reason::InvalidOffers);
+    assert!(
+        status
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("must be allocated to the same role")),
+        "{status:?}"
+    );
 }
