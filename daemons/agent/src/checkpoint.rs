@@ -142,13 +142,21 @@ pub fn read_log(path: &Path) -> io::Result<Vec<LogRecord>> {
     Ok(out)
 }
 
-/// Appends to task update logs, keeping files open; durability is the caller's business (see
-/// [`UpdateLog::take_unsynced`]).
+/// Appends to task update logs, keeping up to [`MAX_OPEN_LOGS`] files open; durability is the
+/// caller's business (see [`UpdateLog::take_unsynced`]).
 #[derive(Debug, Default)]
 pub struct UpdateLog {
     open: HashMap<PathBuf, File>,
     unsynced: bool,
 }
+
+/// How many task logs stay open between appends. A log is open from a task's first update to
+/// its terminal acknowledgement, so a burst of thousands of short tasks on one agent would
+/// otherwise hold a descriptor each on top of its executor's connections (10,000 tasks at
+/// once ran the agent out of descriptors). Past this many, one is closed before the next is
+/// opened: reopening a log to append costs one `open`, and the group commit's `syncfs` covers
+/// closed files as well as open ones.
+pub const MAX_OPEN_LOGS: usize = 256;
 
 impl UpdateLog {
     /// Appends one record, written but not yet durable. Only updates make the log need a
@@ -159,6 +167,11 @@ impl UpdateLog {
         if !self.open.contains_key(path) {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent)?;
+            }
+            if self.open.len() >= MAX_OPEN_LOGS
+                && let Some(evicted) = self.open.keys().next().cloned()
+            {
+                self.open.remove(&evicted);
             }
             let f = OpenOptions::new().create(true).append(true).open(path)?;
             self.open.insert(path.to_path_buf(), f);
@@ -426,5 +439,43 @@ mod tests {
             records,
             vec![LogRecord::Update(s), LogRecord::Ack(vec![7; 16])]
         );
+    }
+
+    #[test]
+    fn more_logs_than_stay_open_keep_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = UpdateLog::default();
+        let tasks = MAX_OPEN_LOGS + 40;
+        let path = |t: usize| dir.path().join(format!("t{t}/task.updates"));
+        let status = |t: usize| TaskStatus {
+            task_id: TaskId {
+                value: format!("t{t}"),
+            },
+            state: 1,
+            uuid: Some(vec![u8::try_from(t % 256).unwrap(); 16]),
+            ..Default::default()
+        };
+        // Two rounds over every log: the second round reopens the ones closed to make room.
+        for round in 0..2 {
+            for t in 0..tasks {
+                let record = if round == 0 {
+                    LogRecord::Update(status(t))
+                } else {
+                    LogRecord::Ack(status(t).uuid.unwrap())
+                };
+                log.append(&path(t), &record).unwrap();
+                assert!(log.open.len() <= MAX_OPEN_LOGS);
+            }
+        }
+        for t in 0..tasks {
+            assert_eq!(
+                read_log(&path(t)).unwrap(),
+                vec![
+                    LogRecord::Update(status(t)),
+                    LogRecord::Ack(status(t).uuid.unwrap())
+                ],
+                "task {t}"
+            );
+        }
     }
 }
