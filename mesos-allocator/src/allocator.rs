@@ -1094,10 +1094,7 @@ impl Allocator {
         refuse: Option<Duration>,
         now: Duration,
     ) -> Result<(), AllocatorError> {
-        let f = self.framework(framework)?;
-        let a = self.agent(agent)?;
-        let parts = self.held_parts(f, a, resources, None)?;
-        self.recover_parts(f, a, &parts, refuse, now)
+        self.recover(framework, agent, None, resources, refuse, now)
     }
 
     /// Gives back resources offered for `role` (a declined or rescinded offer: an
@@ -1113,21 +1110,24 @@ impl Allocator {
         refuse: Option<Duration>,
         now: Duration,
     ) -> Result<(), AllocatorError> {
-        let f = self.framework(framework)?;
-        let a = self.agent(agent)?;
-        let parts = self.held_parts(f, a, resources, Some(&SmolStr::from(role)))?;
-        self.recover_parts(f, a, &parts, refuse, now)
+        let role = SmolStr::from(role);
+        self.recover(framework, agent, Some(&role), resources, refuse, now)
     }
 
-    fn recover_parts(
+    /// Both recoveries: resources without an allocation role are `fallback`'s.
+    fn recover(
         &mut self,
-        f: usize,
-        a: usize,
-        parts: &[(usize, Resources)],
+        framework: &FrameworkId,
+        agent: &AgentId,
+        fallback: Option<&SmolStr>,
+        resources: &Resources,
         refuse: Option<Duration>,
         now: Duration,
     ) -> Result<(), AllocatorError> {
-        self.untrack_allocation(a, f, parts)?;
+        let f = self.framework(framework)?;
+        let a = self.agent(agent)?;
+        let parts = self.held_parts(f, a, resources, fallback)?;
+        self.untrack_allocation(a, f, &parts)?;
         if let Some(refuse) = refuse.filter(|d| !d.is_zero()) {
             // Mesos caps refusals at a year.
             let refuse = refuse.min(MAX_REFUSE);
@@ -1135,8 +1135,8 @@ impl Allocator {
             self.next_filter_expiry = self.next_filter_expiry.min(until);
             let filters = &mut self.frameworks[f].as_mut().expect("live").filters;
             for (r, part) in parts {
-                filters.entry((*r, a)).or_default().push(Filter {
-                    resources: part.clone(),
+                filters.entry((r, a)).or_default().push(Filter {
+                    resources: part,
                     until,
                 });
             }

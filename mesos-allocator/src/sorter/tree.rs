@@ -397,15 +397,25 @@ impl TreeSorter {
     fn visit_ordered(&self, i: usize, f: &mut dyn FnMut(ClientId) -> Visit) -> Visit {
         for key in &self.node(i).children {
             let child = self.node(key.node);
-            let step = match child.client {
-                Some(client) => f(client),
-                None => self.visit_ordered(key.node, f),
+            let step = match (child.client, self.only_listed_leaf(child)) {
+                (Some(client), _) | (None, Some(client)) => f(client),
+                (None, None) => self.visit_ordered(key.node, f),
             };
             if step == Visit::Stop {
                 return Visit::Stop;
             }
         }
         Visit::Continue
+    }
+
+    /// The client of a path node whose only listed child is the client leaf at that path (a
+    /// framework under its own path, the common shape): visiting it needs no walk of the
+    /// node's one-entry set.
+    fn only_listed_leaf(&self, node: &Node) -> Option<ClientId> {
+        let leaf = self.node(node.leaf?);
+        (node.children.len() == 1 && leaf.active)
+            .then_some(leaf.client)
+            .flatten()
     }
 
     fn visit_random(
