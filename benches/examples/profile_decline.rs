@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use mesos_benches::allocator::{decline_all, decline_offers_cluster};
+use mesos_benches::allocator::{REFUSE_FOREVER, decline_offers_cluster, recover_all};
 use mesos_core::ids::FrameworkId;
 
 fn main() {
@@ -38,14 +38,8 @@ fn main() {
             offers.len(),
             start.elapsed()
         );
-        if give_back {
-            for o in &offers {
-                a.recover_offered(&o.framework, &o.agent, &o.role, &o.resources, None, now)
-                    .expect("offered resources are allocated");
-            }
-        } else {
-            decline_all(&mut a, &offers, now);
-        }
+        let refuse = (!give_back).then_some(REFUSE_FOREVER);
+        recover_all(&mut a, &offers, refuse, now);
         now += Duration::from_secs(1);
     }
 }

@@ -120,16 +120,19 @@ pub mod allocator {
 
     /// Declines every offer with an infinite filter.
     pub fn decline_all(a: &mut Allocator, offers: &[Offer], now: Duration) {
+        recover_all(a, offers, Some(REFUSE_FOREVER), now);
+    }
+
+    /// Gives every offer back, filtered for `refuse` when given.
+    pub fn recover_all(
+        a: &mut Allocator,
+        offers: &[Offer],
+        refuse: Option<Duration>,
+        now: Duration,
+    ) {
         for o in offers {
-            a.recover_offered(
-                &o.framework,
-                &o.agent,
-                &o.role,
-                &o.resources,
-                Some(REFUSE_FOREVER),
-                now,
-            )
-            .expect("offered resources are allocated");
+            a.recover_offered(&o.framework, &o.agent, &o.role, &o.resources, refuse, now)
+                .expect("offered resources are allocated");
         }
     }
 

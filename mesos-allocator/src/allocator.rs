@@ -1007,27 +1007,23 @@ impl Allocator {
         if parts.is_empty() {
             return Ok(());
         }
+        let key = |role: usize| HoldingKey { framework, role };
         let state = self.agent_state_mut(agent);
         for (role, part) in parts {
-            let held = state
-                .by_framework
-                .get_mut(HoldingKey {
-                    framework,
-                    role: *role,
-                })
-                .map(|h| &*h.merged());
+            let held = state.by_framework.get_mut(key(*role)).map(|h| &*h.merged());
             if !held.is_some_and(|h| h.contains(part)) {
-                return Err(self.not_allocated(agent, framework, parts));
+                let mut claimed = Resources::new();
+                for (role, part) in parts {
+                    claimed += &part.allocate(&self.roles[*role].name);
+                }
+                return Err(self.not_allocated(agent, framework, &claimed));
             }
         }
         for (role, part) in parts {
             self.account(*role, framework, part, false);
             let state = self.agent_state_mut(agent);
             state.available += &part.non_shared();
-            let key = HoldingKey {
-                framework,
-                role: *role,
-            };
+            let key = key(*role);
             if let Some(held) = state.by_framework.get_mut(key) {
                 let held = held.merged();
                 *held -= part;
@@ -1040,16 +1036,7 @@ impl Allocator {
         Ok(())
     }
 
-    fn not_allocated(
-        &self,
-        agent: usize,
-        framework: usize,
-        parts: &[(usize, Resources)],
-    ) -> AllocatorError {
-        let mut claimed = Resources::new();
-        for (role, part) in parts {
-            claimed += &part.allocate(&self.roles[*role].name);
-        }
+    fn not_allocated(&self, agent: usize, framework: usize, claimed: &Resources) -> AllocatorError {
         AllocatorError::NotAllocated {
             framework: self.framework_state(framework).id.clone(),
             agent: self.agent_state(agent).id.clone(),
@@ -1071,13 +1058,7 @@ impl Allocator {
         for (role, part) in parts {
             match self.role_index.get(role.as_str()) {
                 Some(&r) => out.push((r, part)),
-                None => {
-                    return Err(AllocatorError::NotAllocated {
-                        framework: self.framework_state(framework).id.clone(),
-                        agent: self.agent_state(agent).id.clone(),
-                        resources: resources.to_string(),
-                    });
-                }
+                None => return Err(self.not_allocated(agent, framework, resources)),
             }
         }
         Ok(out)

@@ -138,12 +138,7 @@ async fn draining_inverse_offers_down_and_up() {
     assert_eq!(code, 200, "{body}");
     let shutdown = agent.next_of(master_message::Type::Shutdown).await;
     assert!(shutdown.shutdown.unwrap().message.unwrap().contains("DOWN"));
-    let lost = s
-        .next_of(spb::event::Type::Update)
-        .await
-        .update
-        .unwrap()
-        .status;
+    let lost = s.next_update().await;
     assert_eq!(lost.task_id.value, "t1");
     assert_eq!(lost.state(), pb::TaskState::TaskLost);
     assert_eq!(lost.reason(), pb::task_status::Reason::AgentRemoved);

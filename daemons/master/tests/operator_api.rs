@@ -242,20 +242,10 @@ async fn silent_agent_becomes_unreachable() {
     agent.send_status(&s.framework_id, "p", pb::TaskState::TaskRunning);
     s.next_of(spb::event::Type::Update).await;
     // The agent stops answering pings (nobody reads its link any more).
-    let status = s
-        .next_of(spb::event::Type::Update)
-        .await
-        .update
-        .unwrap()
-        .status;
+    let status = s.next_update().await;
     assert_eq!(status.state(), pb::TaskState::TaskUnreachable);
     assert!(status.unreachable_time.is_some());
-    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&master, "/master/state").await;
     assert_eq!(state["unreachable_slaves"], 1);
     assert_eq!(state["frameworks"][0]["unreachable_tasks"][0]["id"], "p");
 }

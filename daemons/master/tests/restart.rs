@@ -79,23 +79,13 @@ async fn restart_keeps_agents_and_running_tasks() {
     drop(agent);
     master.shutdown().await;
     let master = start_at(dir.path(), port).await;
-    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&master, "/master/state").await;
     assert_eq!(
         state["recovered_slaves"][0]["id"],
         agent_id.as_str(),
         "registry remembers the agent"
     );
-    let weights: serde_json::Value = reqwest::get(url(&master, "/master/weights"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let weights = get_json(&master, "/master/weights").await;
     assert_eq!(weights[0]["weight"], 2.5);
 
     // The agent re-registers with its id and its running task.
@@ -136,20 +126,10 @@ async fn restart_keeps_agents_and_running_tasks() {
         ..Default::default()
     };
     assert_eq!(s.call(call).await.status(), 202);
-    let status = s
-        .next_of(spb::event::Type::Update)
-        .await
-        .update
-        .unwrap()
-        .status;
+    let status = s.next_update().await;
     assert_eq!(status.task_id.value, "long");
     assert_eq!(status.state(), pb::TaskState::TaskRunning);
-    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&master, "/master/state").await;
     assert_eq!(state["frameworks"][0]["tasks"][0]["id"], "long");
     assert_eq!(state["slaves"][0]["used_resources"]["cpus"], 2.0);
 }
@@ -219,12 +199,7 @@ async fn tasks_sharing_a_volume_do_not_inflate_the_agent() {
         ..Default::default()
     };
     let _agent = SimAgent::connect(&master, register).await;
-    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&master, "/master/state").await;
     let resources = &state["slaves"][0]["resources"];
     assert_eq!(resources["cpus"], 4.0, "{resources}");
     assert_eq!(resources["mem"], 512.0, "{resources}");

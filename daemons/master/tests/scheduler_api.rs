@@ -57,12 +57,7 @@ async fn launch_and_finish(wire: Wire) {
     assert_eq!(run.framework.id.unwrap().value, s.framework_id);
 
     let uuid = agent.send_status(&s.framework_id, "t1", pb::TaskState::TaskRunning);
-    let update = s
-        .next_of(spb::event::Type::Update)
-        .await
-        .update
-        .unwrap()
-        .status;
+    let update = s.next_update().await;
     assert_eq!(update.state(), pb::TaskState::TaskRunning);
     assert_eq!(update.uuid.as_deref(), Some(uuid.as_slice()));
     let ack = spb::Call {
@@ -84,23 +79,13 @@ async fn launch_and_finish(wire: Wire) {
         .unwrap();
     assert_eq!(acked.uuid, uuid);
 
-    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&master, "/master/state").await;
     assert_eq!(state["frameworks"][0]["tasks"][0]["state"], "TASK_RUNNING");
     assert_eq!(state["frameworks"][0]["tasks"][0]["resources"]["cpus"], 1.0);
     assert_eq!(state["slaves"][0]["used_resources"]["mem"], 128.0);
 
     let uuid = agent.send_status(&s.framework_id, "t1", pb::TaskState::TaskFinished);
-    let update = s
-        .next_of(spb::event::Type::Update)
-        .await
-        .update
-        .unwrap()
-        .status;
+    let update = s.next_update().await;
     assert_eq!(update.state(), pb::TaskState::TaskFinished);
     let ack = spb::Call {
         r#type: Some(spb::call::Type::Acknowledge as i32),
@@ -115,22 +100,12 @@ async fn launch_and_finish(wire: Wire) {
     };
     assert_eq!(s.call(ack).await.status(), 202);
     agent.next_of(master_message::Type::Acknowledge).await;
-    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&master, "/master/state").await;
     assert_eq!(
         state["frameworks"][0]["completed_tasks"][0]["state"],
         "TASK_FINISHED"
     );
-    let metrics: serde_json::Value = reqwest::get(url(&master, "/metrics/snapshot"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics = get_json(&master, "/metrics/snapshot").await;
     assert_eq!(metrics["master/tasks_finished"], 1.0);
     assert_eq!(metrics["master/cpus_total"], 2.0);
 }
@@ -252,12 +227,7 @@ async fn over_committed_launch_is_a_task_error() {
         .call(launch_call(&offers[0], "huge", "cpus:8;mem:128"))
         .await;
     assert_eq!(r.status(), 202);
-    let status = s
-        .next_of(spb::event::Type::Update)
-        .await
-        .update
-        .unwrap()
-        .status;
+    let status = s.next_update().await;
     assert_eq!(status.state(), pb::TaskState::TaskError);
     assert_eq!(status.reason(), pb::task_status::Reason::TaskInvalid);
     assert!(
@@ -293,12 +263,7 @@ async fn reconciliation_and_kill_of_unknown_tasks() {
         ..Default::default()
     };
     assert_eq!(s.call(call).await.status(), 202);
-    let status = s
-        .next_of(spb::event::Type::Update)
-        .await
-        .update
-        .unwrap()
-        .status;
+    let status = s.next_update().await;
     // Not PARTITION_AWARE: TASK_LOST rather than TASK_GONE.
     assert_eq!(status.state(), pb::TaskState::TaskLost);
     assert_eq!(status.reason(), pb::task_status::Reason::Reconciliation);
@@ -323,12 +288,7 @@ async fn curl_teardown_with_json_content_type() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let state: serde_json::Value = reqwest::get(url(&master, "/master/state"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&master, "/master/state").await;
     assert_eq!(state["frameworks"].as_array().unwrap().len(), 0);
     assert_eq!(
         state["completed_frameworks"][0]["id"],
@@ -406,12 +366,7 @@ async fn legacy_endpoints_route_like_libprocess() {
         .unwrap();
     assert_eq!(r.status(), 307);
     assert!(r.headers()["location"].to_str().unwrap().starts_with("//"));
-    let v: serde_json::Value = reqwest::get(url(&master, "/version"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&master, "/version").await;
     assert_eq!(v["version"], "1.11.0");
     let text = reqwest::get(url(&master, "/metrics"))
         .await
@@ -622,12 +577,7 @@ async fn aggregated_offers_of_two_roles_are_refused() {
         .offer_ids
         .push(offers[1].id.clone());
     assert_eq!(s.call(call).await.status(), 202);
-    let status = s
-        .next_of(spb::event::Type::Update)
-        .await
-        .update
-        .unwrap()
-        .status;
+    let status = s.next_update().await;
     assert_eq!(status.task_id.value, "t-ab");
     assert_eq!(status.state(), pb::TaskState::TaskLost);
     assert_eq!(status.reason(), pb::task_status::Reason::InvalidOffers);

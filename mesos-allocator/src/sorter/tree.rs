@@ -397,9 +397,9 @@ impl TreeSorter {
     fn visit_ordered(&self, i: usize, f: &mut dyn FnMut(ClientId) -> Visit) -> Visit {
         for key in &self.node(i).children {
             let child = self.node(key.node);
-            let step = match (child.client, self.only_listed_leaf(child)) {
-                (Some(client), _) | (None, Some(client)) => f(client),
-                (None, None) => self.visit_ordered(key.node, f),
+            let step = match child.client.or_else(|| self.only_listed_leaf(child)) {
+                Some(client) => f(client),
+                None => self.visit_ordered(key.node, f),
             };
             if step == Visit::Stop {
                 return Visit::Stop;

@@ -25,6 +25,16 @@ pub fn url(master: &mesos_master::MasterHandle, path: &str) -> String {
     format!("http://{}{path}", master.addr())
 }
 
+/// GET of a JSON endpoint of the master, parsed.
+pub async fn get_json(master: &mesos_master::MasterHandle, path: &str) -> serde_json::Value {
+    reqwest::get(url(master, path))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Wire {
     Json,
@@ -168,6 +178,15 @@ impl Scheduler {
                 return e;
             }
         }
+    }
+
+    /// The status carried by the next UPDATE event.
+    pub async fn next_update(&mut self) -> pb::TaskStatus {
+        self.next_of(spb::event::Type::Update)
+            .await
+            .update
+            .expect("UPDATE carries an update")
+            .status
     }
 
     pub async fn call(&self, mut call: spb::Call) -> reqwest::Response {
