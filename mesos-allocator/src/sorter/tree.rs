@@ -2,16 +2,17 @@
 //!
 //! Each `/`-separated path segment is a node; a client is a leaf (named `.`) under the node of
 //! its path, so a role can hold frameworks and have subroles at the same time. Every node keeps
-//! its active children in a `BTreeSet` ordered by the policy's key, so an allocation repositions
-//! only the nodes on one root-to-leaf path (O(depth · log n)), and a visit walks the tree in
-//! order and can stop after the first eligible client instead of sorting everyone.
+//! its active children in a [`KeyHeap`] ordered by the policy's key, so an allocation
+//! repositions only the nodes on one root-to-leaf path (O(depth · log n)), and a visit walks the
+//! tree in order and can stop after the first eligible client instead of sorting everyone.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+use super::heap::{KeyHeap, Slotted};
 use super::{ClientId, Sorter, Visit};
 use crate::quantities::Quantities;
 use crate::rng::SplitMix64;
@@ -43,6 +44,12 @@ struct Key {
     count: u64,
     path_rank: u64,
     node: usize,
+}
+
+impl Slotted for Key {
+    fn slot(&self) -> usize {
+        self.node
+    }
 }
 
 /// Numbers that order like the paths they stand for: `a < b` as strings exactly when
@@ -122,7 +129,7 @@ struct Node {
     path_rank: u64,
     parent: Option<usize>,
     /// Ordered active children.
-    children: BTreeSet<Key>,
+    children: KeyHeap<Key>,
     /// Path children by segment.
     by_segment: HashMap<String, usize>,
     /// The client leaf directly at this path, if any.
@@ -151,7 +158,7 @@ impl Node {
             path_rank,
             path,
             parent,
-            children: BTreeSet::new(),
+            children: KeyHeap::default(),
             by_segment: HashMap::new(),
             leaf: None,
             client: None,
@@ -171,6 +178,8 @@ pub struct TreeSorter {
     nodes: Vec<Option<Node>>,
     free: Vec<usize>,
     clients: FxHashMap<ClientId, usize>,
+    /// Each listed node's position in its parent's [`KeyHeap`], by node index.
+    positions: Vec<usize>,
     weights: HashMap<String, f64>,
     path_ranks: PathRanks,
     total: Quantities,
@@ -187,6 +196,7 @@ impl TreeSorter {
             nodes: vec![Some(Node::new(Arc::from(""), 0, None))],
             free: Vec::new(),
             clients: FxHashMap::default(),
+            positions: vec![0],
             weights: HashMap::new(),
             path_ranks: PathRanks::default(),
             total: Quantities::new(),
@@ -219,12 +229,19 @@ impl TreeSorter {
         self.nodes[i].as_mut().expect("live node")
     }
 
+    /// The ordered children of `parent`, with the positions their heap keeps up to date.
+    fn children_mut(&mut self, parent: usize) -> (&mut KeyHeap<Key>, &mut [usize]) {
+        let node = self.nodes[parent].as_mut().expect("live node");
+        (&mut node.children, &mut self.positions)
+    }
+
     fn alloc_node(&mut self, node: Node) -> usize {
         if let Some(i) = self.free.pop() {
             self.nodes[i] = Some(node);
             i
         } else {
             self.nodes.push(Some(node));
+            self.positions.push(0);
             self.nodes.len() - 1
         }
     }
@@ -268,7 +285,8 @@ impl TreeSorter {
         if let Some(key) = self.node_mut(i).key.take()
             && let Some(parent) = self.node(i).parent
         {
-            self.node_mut(parent).children.remove(&key);
+            let (children, positions) = self.children_mut(parent);
+            children.remove(&key, positions);
             if parent != ROOT && self.node(parent).children.is_empty() {
                 self.unlink(parent);
             }
@@ -289,7 +307,8 @@ impl TreeSorter {
             self.refresh_key(only, parent);
         }
         let key = self.key_of(i);
-        self.node_mut(parent).children.insert(key);
+        let (children, positions) = self.children_mut(parent);
+        children.insert(key, positions);
         self.node_mut(i).key = Some(key);
         if parent != ROOT && self.node(parent).key.is_none() {
             self.link(parent);
@@ -364,9 +383,8 @@ impl TreeSorter {
         let Some(old) = node.key.replace(key) else {
             return;
         };
-        let siblings = &mut self.node_mut(parent).children;
-        siblings.remove(&old);
-        siblings.insert(key);
+        let (siblings, positions) = self.children_mut(parent);
+        siblings.replace(&old, key, positions);
     }
 
     /// Reads every node's path number again after [`PathRanks`] renumbered them; the keys
@@ -395,17 +413,19 @@ impl TreeSorter {
     }
 
     fn visit_ordered(&self, i: usize, f: &mut dyn FnMut(ClientId) -> Visit) -> Visit {
-        for key in &self.node(i).children {
+        let finished = self.node(i).children.visit_in_order(|key| {
             let child = self.node(key.node);
             let step = match child.client.or_else(|| self.only_listed_leaf(child)) {
                 Some(client) => f(client),
                 None => self.visit_ordered(key.node, f),
             };
-            if step == Visit::Stop {
-                return Visit::Stop;
-            }
+            step == Visit::Continue
+        });
+        if finished {
+            Visit::Continue
+        } else {
+            Visit::Stop
         }
-        Visit::Continue
     }
 
     /// The client of a path node whose only listed child is the client leaf at that path (a
