@@ -32,14 +32,6 @@ impl<K: Slotted> KeyHeap<K> {
         self.keys.len()
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    pub(super) fn clear(&mut self) {
-        self.keys.clear();
-    }
-
     /// The lowest key.
     pub(super) fn first(&self) -> Option<&K> {
         self.keys.first()
@@ -197,9 +189,7 @@ fn pop_lowest<K: Ord>(frontier: &mut SmallVec<[usize; 16]>, keys: &[K]) -> Optio
                 break;
             }
             let right = left + 1;
-            let lower = if right < frontier.len()
-                && keys[frontier[right]] < keys[frontier[left]]
-            {
+            let lower = if right < frontier.len() && keys[frontier[right]] < keys[frontier[left]] {
                 right
             } else {
                 left

@@ -7,6 +7,7 @@
 //! seeded random ([`TreeSorter::random`], Mesos's `random` sorter). [`by_name`] maps the names
 //! Mesos's `--role_sorter` / `--framework_sorter` flags take.
 
+mod children;
 mod heap;
 mod tree;
 

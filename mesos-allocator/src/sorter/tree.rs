@@ -2,7 +2,7 @@
 //!
 //! Each `/`-separated path segment is a node; a client is a leaf (named `.`) under the node of
 //! its path, so a role can hold frameworks and have subroles at the same time. Every node keeps
-//! its active children in a [`KeyHeap`] ordered by the policy's key, so an allocation
+//! its active children ordered by the policy's key ([`Children`]), so an allocation
 //! repositions only the nodes on one root-to-leaf path (O(depth · log n)), and a visit walks the
 //! tree in order and can stop after the first eligible client instead of sorting everyone.
 
@@ -12,7 +12,8 @@ use std::ops::Bound;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-use super::heap::{KeyHeap, Slotted};
+use super::children::Children;
+use super::heap::Slotted;
 use super::{ClientId, Sorter, Visit};
 use crate::quantities::Quantities;
 use crate::rng::SplitMix64;
@@ -129,7 +130,7 @@ struct Node {
     path_rank: u64,
     parent: Option<usize>,
     /// Ordered active children.
-    children: KeyHeap<Key>,
+    children: Children<Key>,
     /// Path children by segment.
     by_segment: HashMap<String, usize>,
     /// The client leaf directly at this path, if any.
@@ -158,7 +159,7 @@ impl Node {
             path_rank,
             path,
             parent,
-            children: KeyHeap::default(),
+            children: Children::default(),
             by_segment: HashMap::new(),
             leaf: None,
             client: None,
@@ -178,8 +179,10 @@ pub struct TreeSorter {
     nodes: Vec<Option<Node>>,
     free: Vec<usize>,
     clients: FxHashMap<ClientId, usize>,
-    /// Each listed node's position in its parent's [`KeyHeap`], by node index.
+    /// Each listed node's position in its parent's heap, by node index.
     positions: Vec<usize>,
+    /// Nodes whose children the last visit walked far: they move to a B-tree after it.
+    long_walks: Vec<usize>,
     weights: HashMap<String, f64>,
     path_ranks: PathRanks,
     total: Quantities,
@@ -197,6 +200,7 @@ impl TreeSorter {
             free: Vec::new(),
             clients: FxHashMap::default(),
             positions: vec![0],
+            long_walks: Vec::new(),
             weights: HashMap::new(),
             path_ranks: PathRanks::default(),
             total: Quantities::new(),
@@ -230,7 +234,7 @@ impl TreeSorter {
     }
 
     /// The ordered children of `parent`, with the positions their heap keeps up to date.
-    fn children_mut(&mut self, parent: usize) -> (&mut KeyHeap<Key>, &mut [usize]) {
+    fn children_mut(&mut self, parent: usize) -> (&mut Children<Key>, &mut [usize]) {
         let node = self.nodes[parent].as_mut().expect("live node");
         (&mut node.children, &mut self.positions)
     }
@@ -412,15 +416,25 @@ impl TreeSorter {
         self.dirty = false;
     }
 
-    fn visit_ordered(&self, i: usize, f: &mut dyn FnMut(ClientId) -> Visit) -> Visit {
-        let finished = self.node(i).children.visit_in_order(|key| {
+    /// Visits the subtree of node `i` in order; nodes whose children were walked far are added
+    /// to `long_walks`.
+    fn visit_ordered(
+        &self,
+        i: usize,
+        f: &mut dyn FnMut(ClientId) -> Visit,
+        long_walks: &mut Vec<usize>,
+    ) -> Visit {
+        let (finished, long) = self.node(i).children.visit_in_order(|key| {
             let child = self.node(key.node);
             let step = match child.client.or_else(|| self.only_listed_leaf(child)) {
                 Some(client) => f(client),
-                None => self.visit_ordered(key.node, f),
+                None => self.visit_ordered(key.node, f, long_walks),
             };
             step == Visit::Continue
         });
+        if long {
+            long_walks.push(i);
+        }
         if finished {
             Visit::Continue
         } else {
@@ -445,15 +459,11 @@ impl TreeSorter {
         f: &mut dyn FnMut(ClientId) -> Visit,
     ) -> Visit {
         // Weighted random permutation (Efraimidis–Spirakis): sort by ln(u) / weight.
-        let mut children: Vec<(u64, usize)> = self
-            .node(i)
-            .children
-            .iter()
-            .map(|k| {
-                let w = self.weight(&self.node(k.node).path).max(f64::MIN_POSITIVE);
-                (ordered_bits(-rng.next_unit().ln() / w), k.node)
-            })
-            .collect();
+        let mut children: Vec<(u64, usize)> = Vec::with_capacity(self.node(i).children.len());
+        self.node(i).children.for_each_unordered(|k| {
+            let w = self.weight(&self.node(k.node).path).max(f64::MIN_POSITIVE);
+            children.push((ordered_bits(-rng.next_unit().ln() / w), k.node));
+        });
         children.sort_unstable();
         for (_, c) in children {
             let step = match self.node(c).client {
@@ -576,7 +586,13 @@ impl Sorter for TreeSorter {
             self.visit_random(ROOT, &mut rng, f);
             self.policy = Policy::Random(rng);
         } else {
-            self.visit_ordered(ROOT, f);
+            let mut long_walks = std::mem::take(&mut self.long_walks);
+            self.visit_ordered(ROOT, f, &mut long_walks);
+            for &i in &long_walks {
+                self.node_mut(i).children.settle_into_tree();
+            }
+            long_walks.clear();
+            self.long_walks = long_walks;
         }
     }
 }

@@ -1,0 +1,166 @@
+//! The ordered children of a sorter node, kept in whichever structure suits how they are
+//! walked.
+//!
+//! Two patterns dominate. With whole agents offered to one framework each (Mesos's
+//! DeclineOffers), a visit stops at the first or second child and every allocation moves one
+//! child, usually to the back: a [`KeyHeap`] moves it cheaply and finds the first two children
+//! at once. With many roles at their quota limits (LargeAndSmallQuota), a visit skips
+//! thousands of children in a row: a B-tree walks them in order at constant cost per step,
+//! where a heap pays a logarithm per step. A node starts with a heap and turns to a B-tree the
+//! first time a visit walks more than [`LONG_WALK`] of its children; it starts over with a heap
+//! when the sorter rebuilds its keys. Both give the same order, so the choice never changes a
+//! decision.
+
+use std::collections::BTreeSet;
+
+use super::heap::{KeyHeap, Slotted};
+
+/// Children walked in one visit beyond which a node's children move to a B-tree.
+#[cfg(not(test))]
+pub(super) const LONG_WALK: usize = 16;
+/// Tiny in tests, so that the sorter's property tests walk B-trees as well as heaps.
+#[cfg(test)]
+pub(super) const LONG_WALK: usize = 2;
+
+#[derive(Debug, Clone)]
+pub(super) enum Children<K> {
+    Heap(KeyHeap<K>),
+    Tree(BTreeSet<K>),
+}
+
+impl<K> Default for Children<K> {
+    fn default() -> Self {
+        Children::Heap(KeyHeap::default())
+    }
+}
+
+impl<K: Slotted> Children<K> {
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Children::Heap(h) => h.len(),
+            Children::Tree(t) => t.len(),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Empties the set, back to a heap.
+    pub(super) fn clear(&mut self) {
+        *self = Children::default();
+    }
+
+    /// The lowest key.
+    pub(super) fn first(&self) -> Option<&K> {
+        match self {
+            Children::Heap(h) => h.first(),
+            Children::Tree(t) => t.first(),
+        }
+    }
+
+    /// Every key, in no particular order.
+    pub(super) fn for_each_unordered(&self, f: impl FnMut(&K)) {
+        match self {
+            Children::Heap(h) => h.iter().for_each(f),
+            Children::Tree(t) => t.iter().for_each(f),
+        }
+    }
+
+    /// Adds `key`; `at` holds the positions a heap keeps by [`Slotted::slot`].
+    pub(super) fn insert(&mut self, key: K, at: &mut [usize]) {
+        match self {
+            Children::Heap(h) => h.insert(key, at),
+            Children::Tree(t) => {
+                t.insert(key);
+            }
+        }
+    }
+
+    /// Removes `key`; false when it is not here.
+    pub(super) fn remove(&mut self, key: &K, at: &mut [usize]) -> bool {
+        match self {
+            Children::Heap(h) => h.remove(key, at),
+            Children::Tree(t) => t.remove(key),
+        }
+    }
+
+    /// Replaces `old` by `new` (same slot); false when `old` is not here.
+    pub(super) fn replace(&mut self, old: &K, new: K, at: &mut [usize]) -> bool {
+        match self {
+            Children::Heap(h) => h.replace(old, new, at),
+            Children::Tree(t) => t.remove(old) && t.insert(new),
+        }
+    }
+
+    /// Calls `f` on each key in ascending order while it returns true. Returns whether `f`
+    /// went through every key, and whether the walk was long enough that the children should
+    /// move to a B-tree ([`Children::settle_into_tree`]).
+    pub(super) fn visit_in_order(&self, mut f: impl FnMut(&K) -> bool) -> (bool, bool) {
+        match self {
+            Children::Heap(h) => {
+                let mut steps = 0;
+                let finished = h.visit_in_order(|k| {
+                    steps += 1;
+                    f(k)
+                });
+                (finished, steps > LONG_WALK)
+            }
+            Children::Tree(t) => (t.iter().all(f), false),
+        }
+    }
+
+    /// Moves the children into a B-tree, after a long walk.
+    pub(super) fn settle_into_tree(&mut self) {
+        if let Children::Heap(h) = self {
+            *self = Children::Tree(h.iter().copied().collect());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    struct K(usize, usize);
+
+    impl Slotted for K {
+        fn slot(&self) -> usize {
+            self.1
+        }
+    }
+
+    #[test]
+    fn a_long_walk_asks_for_a_tree_and_the_tree_keeps_the_order() {
+        let mut children = Children::default();
+        let mut at = vec![0; 64];
+        for slot in 0..40 {
+            children.insert(K((slot * 7) % 40, slot), &mut at);
+        }
+        let walk = |c: &Children<K>, limit: usize| {
+            let mut seen = Vec::new();
+            let result = c.visit_in_order(|k| {
+                seen.push(*k);
+                seen.len() < limit
+            });
+            (seen, result)
+        };
+        let (short, (finished, long)) = walk(&children, LONG_WALK);
+        assert_eq!((short.len(), finished, long), (LONG_WALK, false, false));
+        let (all, (finished, long)) = walk(&children, usize::MAX);
+        assert!(finished && long, "walking all 40 children is a long walk");
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
+
+        children.settle_into_tree();
+        assert!(matches!(children, Children::Tree(_)));
+        assert_eq!(walk(&children, usize::MAX).0, all);
+        let moved = all[0];
+        assert!(children.replace(&moved, K(99, moved.1), &mut at));
+        assert_eq!(walk(&children, usize::MAX).0.last(), Some(&K(99, moved.1)));
+        assert!(children.remove(&K(99, moved.1), &mut at));
+        assert_eq!(children.len(), 39);
+        children.clear();
+        assert!(matches!(children, Children::Heap(_)) && children.is_empty());
+    }
+}
