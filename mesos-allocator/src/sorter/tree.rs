@@ -142,8 +142,14 @@ struct Node {
     /// The weight of the node's path where it competes with its siblings (1 for leaves),
     /// kept here so that repositioning a node needs no lookup by path.
     weight: f64,
+    /// Everything allocated at or below the node. For a folded leaf (see
+    /// [`TreeSorter::is_folded`]) out of date: its path's is the client's.
     allocation: Quantities,
+    /// Allocations made at or below the node since it came into being. For a folded leaf out of
+    /// date: the client's is its path's count less `count_base`.
     count: u64,
+    /// Leaves only: the path's count less the client's when the leaf was last folded.
+    count_base: u64,
     /// Current key in the parent's `children`, when the node is in it.
     key: Option<Key>,
     /// `key` no longer reflects the allocation. Allowed only while the node is its parent's
@@ -167,6 +173,7 @@ impl Node {
             weight: 1.0,
             allocation: Quantities::new(),
             count: 0,
+            count_base: 0,
             key: None,
             stale: false,
         }
@@ -335,6 +342,9 @@ impl TreeSorter {
                         self.path_ranks.get(&path)
                     }
                 };
+                if self.is_folded(current) {
+                    self.unfold_leaf(current);
+                }
                 let mut node = Node::new(path, rank, Some(current));
                 node.weight = self.weight(&node.path);
                 let i = self.alloc_node(node);
@@ -349,12 +359,55 @@ impl TreeSorter {
         current
     }
 
+    /// Whether the client leaf under path node `path` is folded into it: the path has no
+    /// subpaths, so the leaf is its only possible child, whose order against siblings cannot
+    /// matter and whose allocation is the path's. A folded leaf's allocation and count are not
+    /// kept up to date (every allocation would otherwise update two nodes per sorter); they
+    /// are brought up to date by [`TreeSorter::unfold_leaf`] when the path gains a subpath.
+    fn is_folded(&self, path: usize) -> bool {
+        self.node(path).by_segment.is_empty()
+    }
+
+    /// Brings the leaf of `path` up to date before the path gains its first subpath.
+    fn unfold_leaf(&mut self, path: usize) {
+        let Some(leaf) = self.node(path).leaf else {
+            return;
+        };
+        let (allocation, count) = (self.node(path).allocation.clone(), self.node(path).count);
+        let node = self.node_mut(leaf);
+        node.allocation = allocation;
+        node.count = count - node.count_base;
+        if node.key.is_some() && !self.dirty {
+            self.refresh_key(leaf, path);
+        }
+    }
+
+    /// Lets the leaf of `path` fold once the path has lost its last subpath.
+    fn fold_leaf(&mut self, path: usize) {
+        let count = self.node(path).count;
+        if let Some(leaf) = self.node(path).leaf {
+            let node = self.node_mut(leaf);
+            node.count_base = count - node.count;
+        }
+    }
+
+    /// What a client holds: its leaf's allocation, or its path's while the leaf is folded.
+    fn client_allocation(&self, leaf: usize) -> &Quantities {
+        match self.node(leaf).parent {
+            Some(path) if self.is_folded(path) => &self.node(path).allocation,
+            _ => &self.node(leaf).allocation,
+        }
+    }
+
     /// Applies `change` to the allocation of a leaf and every ancestor, keeping sibling order.
     ///
     /// Each listed node is moved within its parent's set in place: its membership does not
-    /// change, so no parent is unlinked and relinked on the way up.
+    /// change, so no parent is unlinked and relinked on the way up. A folded leaf is skipped.
     fn update_allocation(&mut self, leaf: usize, change: impl Fn(&mut Node)) {
-        let mut current = leaf;
+        let mut current = match self.node(leaf).parent {
+            Some(path) if self.is_folded(path) => path,
+            _ => leaf,
+        };
         while current != ROOT {
             let Some(parent) = self.node(current).parent else {
                 break;
@@ -489,6 +542,9 @@ impl TreeSorter {
             self.path_ranks.remove(&path);
             let segment = path.rsplit('/').next().unwrap_or("").to_string();
             self.node_mut(parent).by_segment.remove(&segment);
+            if self.is_folded(parent) {
+                self.fold_leaf(parent);
+            }
             self.nodes[i] = None;
             self.free.push(i);
             i = parent;
@@ -505,6 +561,7 @@ impl Sorter for TreeSorter {
         let (path, rank) = (self.node(at).path.clone(), self.node(at).path_rank);
         let leaf = self.alloc_node(Node {
             client: Some(client),
+            count_base: self.node(at).count,
             ..Node::new(path, rank, Some(at))
         });
         if let Some(old) = self.node_mut(at).leaf.replace(leaf) {
@@ -521,7 +578,7 @@ impl Sorter for TreeSorter {
         let Some(leaf) = self.clients.remove(&client) else {
             return;
         };
-        let allocation = self.node(leaf).allocation.clone();
+        let allocation = self.client_allocation(leaf).clone();
         self.update_allocation(leaf, |n| n.allocation.subtract(&allocation));
         self.unlink(leaf);
         let parent = self.node(leaf).parent.unwrap_or(ROOT);
@@ -725,6 +782,42 @@ mod tests {
             .filter(|c| !busy.contains(c))
             .collect();
         assert_eq!(s.order(), [idle, busy].concat());
+    }
+
+    /// A client's leaf is folded into its path while the path has no subpaths; the order
+    /// against a subpath that appears later must still see the client's own allocation and
+    /// count, not stale ones nor the path's (which keeps a removed subpath's allocations).
+    #[test]
+    fn a_client_keeps_its_allocation_and_count_across_subpaths_coming_and_going() {
+        let mut s = sorter_with(&["a", "a/x", "b"]);
+        s.allocated(2, &q("cpus:6"));
+        for _ in 0..3 {
+            s.allocated(0, &q("cpus:1"));
+        }
+        for _ in 0..2 {
+            s.allocated(1, &q("cpus:1"));
+        }
+        s.unallocated(1, &q("cpus:2"));
+        s.remove_client(1); // `a` folds: path count 5, the client's 3
+        s.allocated(0, &q("cpus:1")); // the client: cpus 4, count 4; the path's count 6
+        s.add_client(3, "a/x"); // `a` unfolds
+        s.set_active(3, true);
+        for _ in 0..4 {
+            s.allocated(3, &q("cpus:0.875"));
+        }
+        assert_eq!(
+            s.order(),
+            vec![2, 3, 0],
+            "b holds 6 cpus, a 7.5: a/x 3.5 and the client at a 4"
+        );
+        s.allocated(3, &q("cpus:0.5"));
+        assert_eq!(
+            s.order(),
+            vec![2, 0, 3],
+            "equal shares under a: the client at a has 4 allocations, a/x 5"
+        );
+        s.remove_client(3); // folded under a/x, still holding 4 cpus
+        assert_eq!(s.order(), vec![0, 2], "a holds 4 cpus again, b 6");
     }
 
     #[test]
