@@ -148,14 +148,16 @@ struct Node {
     /// Allocations made at or below the node since it came into being. For a folded leaf out of
     /// date: the client's is its path's count less `count_base`.
     count: u64,
-    /// Leaves only: the path's count less the client's when the leaf was last folded.
+    /// Leaves only: the path's count less the client's, as of when the leaf was added or last
+    /// folded.
     count_base: u64,
     /// Current key in the parent's `children`, when the node is in it.
     key: Option<Key>,
     /// `key` no longer reflects the allocation. Allowed only while the node is its parent's
     /// only listed child, where order cannot matter; refreshed when a sibling is linked. This
-    /// spares every allocation the set removal and insertion at levels with one child (a
-    /// client's leaf under its path, a lone role), which free and allocate a B-tree node each.
+    /// spares every allocation a key computation and a move at levels with one listed child (a
+    /// lone role, an unfolded leaf whose subpaths are not listed). A folded leaf's key is out
+    /// of date without this flag; [`TreeSorter::unfold_leaf`] refreshes it.
     stale: bool,
 }
 
@@ -186,7 +188,8 @@ pub struct TreeSorter {
     nodes: Vec<Option<Node>>,
     free: Vec<usize>,
     clients: FxHashMap<ClientId, usize>,
-    /// Each listed node's position in its parent's heap, by node index.
+    /// Each listed node's position in its parent's heap, by node index (unused, and out of
+    /// date, for children of a parent whose children are in a B-tree).
     positions: Vec<usize>,
     /// Nodes whose children the last visit walked far: they move to a B-tree after it.
     long_walks: Vec<usize>,
