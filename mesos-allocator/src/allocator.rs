@@ -1446,7 +1446,7 @@ impl Allocator {
         {
             return;
         }
-        role_sorter.visit(&mut |role_client| {
+        let mut per_role = |role_client: ClientId| {
             if remaining.is_empty() {
                 return Visit::Stop;
             }
@@ -1629,7 +1629,14 @@ impl Allocator {
                 Visit::Continue
             });
             Visit::Continue
-        });
+        };
+        // One role to visit (a cluster whose frameworks share one role): no walk needed.
+        match role_sorter.sole_listed() {
+            Some(role) => {
+                per_role(role);
+            }
+            None => role_sorter.visit(&mut per_role),
+        }
     }
 
     fn inverse_offers(&mut self) -> Vec<InverseOffer> {

@@ -49,6 +49,11 @@ pub trait Sorter {
     fn set_total(&mut self, total: &Quantities);
     /// Calls `f` for each active client in order until it returns [`Visit::Stop`].
     fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit);
+    /// The only client a visit would call, when the sorter knows without a walk that there is
+    /// exactly one; `None` is always a correct answer (the caller then visits).
+    fn sole_listed(&self) -> Option<ClientId> {
+        None
+    }
     /// The active clients in order (convenience for tests and tools).
     fn order(&mut self) -> Vec<ClientId> {
         let mut out = Vec::new();

@@ -637,6 +637,24 @@ impl Sorter for TreeSorter {
         }
     }
 
+    fn sole_listed(&self) -> Option<ClientId> {
+        if self.dirty || matches!(self.policy, Policy::Random(_)) {
+            // Keys are rebuilt, or the generator advanced, by a visit.
+            return None;
+        }
+        let mut node = self.node(ROOT);
+        loop {
+            if node.children.len() != 1 {
+                return None;
+            }
+            let child = self.node(node.children.first()?.node);
+            if let Some(client) = child.client {
+                return Some(client);
+            }
+            node = child;
+        }
+    }
+
     fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit) {
         if self.dirty {
             self.rebuild();
@@ -1049,7 +1067,13 @@ mod tests {
                 if check {
                     let mut expected = Vec::new();
                     reference.order_under("", &mut expected);
-                    proptest::prop_assert_eq!(sorter.order(), expected);
+                    proptest::prop_assert_eq!(sorter.order(), expected.clone());
+                    // After a visit the keys are fresh: a lone listed client is known without
+                    // a walk, and no other answer is given.
+                    proptest::prop_assert_eq!(
+                        sorter.sole_listed(),
+                        (expected.len() == 1).then(|| expected[0])
+                    );
                 }
             }
             let mut expected = Vec::new();
@@ -1076,6 +1100,27 @@ mod tests {
         for node in sorter.nodes.iter().flatten() {
             assert_eq!(node.path_rank, sorter.path_ranks.get(&node.path));
         }
+    }
+
+    #[test]
+    fn a_lone_client_is_known_without_a_walk_only_when_no_walk_is_due() {
+        let mut s = sorter_with(&["a", "b/c"]);
+        assert_eq!(s.sole_listed(), None, "keys are rebuilt by the first visit");
+        s.order();
+        assert_eq!(s.sole_listed(), None, "two clients");
+        s.set_active(0, false);
+        assert_eq!(s.sole_listed(), Some(1), "b/c is the only one left");
+        s.set_weight("b", 2.0);
+        assert_eq!(s.sole_listed(), None, "a weight change rebuilds the keys");
+        let mut random = TreeSorter::random(7);
+        random.add_client(0, "a");
+        random.set_active(0, true);
+        random.order();
+        assert_eq!(
+            random.sole_listed(),
+            None,
+            "a random visit draws from its generator even for one client"
+        );
     }
 
     #[test]
