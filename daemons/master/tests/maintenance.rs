@@ -43,15 +43,6 @@ async fn post(master: &mesos_master::MasterHandle, path: &str, body: &Value) -> 
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn get(master: &mesos_master::MasterHandle, path: &str) -> Value {
-    reqwest::get(url(master, path))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn draining_inverse_offers_down_and_up() {
     let master = start_master().await;
@@ -110,7 +101,7 @@ async fn draining_inverse_offers_down_and_up() {
         .remove(0);
     assert_eq!(inverse.agent_id.as_ref().unwrap().value, agent.id);
     assert_eq!(inverse.unavailability.start.nanoseconds, start_ns);
-    let status = get(&master, "/master/maintenance/status").await;
+    let status = get_json(&master, "/master/maintenance/status").await;
     assert_eq!(status["draining_machines"][0]["id"]["hostname"], HOST);
     // Empty repeated fields are left out, as Mesos's protobuf-to-JSON leaves them out.
     assert_eq!(status.get("down_machines"), None, "{status}");
@@ -124,7 +115,7 @@ async fn draining_inverse_offers_down_and_up() {
         ..Default::default()
     };
     assert_eq!(s.call(accept).await.status(), 202);
-    let status = get(&master, "/master/maintenance/status").await;
+    let status = get_json(&master, "/master/maintenance/status").await;
     let answers = &status["draining_machines"][0]["statuses"];
     assert_eq!(answers[0]["status"], "ACCEPT", "{status}");
     assert_eq!(answers[0]["framework_id"]["value"], s.framework_id.as_str());
@@ -142,10 +133,13 @@ async fn draining_inverse_offers_down_and_up() {
     assert_eq!(lost.task_id.value, "t1");
     assert_eq!(lost.state(), pb::TaskState::TaskLost);
     assert_eq!(lost.reason(), pb::task_status::Reason::AgentRemoved);
-    let status = get(&master, "/master/maintenance/status").await;
+    let status = get_json(&master, "/master/maintenance/status").await;
     assert_eq!(status["down_machines"], json!([machine()]));
     assert_eq!(status.get("draining_machines"), None, "{status}");
-    assert_eq!(get(&master, "/master/slaves").await["slaves"], json!([]));
+    assert_eq!(
+        get_json(&master, "/master/slaves").await["slaves"],
+        json!([])
+    );
 
     // While DOWN no agent of that machine may register, and the machine stays scheduled.
     let refused = RawSimAgent::connect(&master, agent_on_host("cpus:1;mem:64")).await;
@@ -165,14 +159,14 @@ async fn draining_inverse_offers_down_and_up() {
     // UP: off the schedule, and agents register again.
     let (code, body) = post(&master, "/master/machine/up", &json!([machine()])).await;
     assert_eq!(code, 200, "{body}");
-    let status = get(&master, "/master/maintenance/status").await;
+    let status = get_json(&master, "/master/maintenance/status").await;
     assert_eq!(
         status,
         json!({}),
         "both lists empty (and left out, as proto JSON does)"
     );
     assert_eq!(
-        get(&master, "/master/maintenance/schedule").await,
+        get_json(&master, "/master/maintenance/schedule").await,
         json!({})
     );
     SimAgent::connect(&master, agent_on_host("cpus:1;mem:64")).await;
