@@ -1338,8 +1338,8 @@ impl Allocator {
             }
             for &agent in &candidates {
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
-                if !pending.is_empty() {
-                    self.agent_state_mut(agent).refresh_free();
+                if pending.is_empty() {
+                    continue;
                 }
                 for p in pending.drain(..) {
                     // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
@@ -1352,6 +1352,8 @@ impl Allocator {
                         resources,
                     });
                 }
+                // After the offers are recorded: a whole-agent offer reads the summary.
+                self.agent_state_mut(agent).refresh_free();
             }
         }
         self.candidates = candidates;
@@ -1383,18 +1385,23 @@ impl Allocator {
     }
 
     /// Records a fresh offer, already taken out of the agent's available resources, and returns
-    /// its resources (without allocation roles).
+    /// its resources (without allocation roles). Runs before the agent's free summary is
+    /// refreshed, so that a whole-agent offer takes its quantities from the summary.
     fn track_offer(&mut self, agent: usize, offer: PendingOffer) -> Resources {
         let PendingOffer {
             framework,
             role,
             resources,
-            plain_quantities,
+            whole_and_plain,
         } = offer;
-        match plain_quantities {
-            // Unreserved and not revocable: all of it counts towards quota.
-            Some(q) => self.account_quantities(role, framework, &q, &q, &Quantities::new(), true),
-            None => self.account(role, framework, &resources, true),
+        if whole_and_plain {
+            // Unreserved and not revocable: all of it counts towards quota. The summary is
+            // lent out rather than copied; it is recomputed once the agent's offers are in.
+            let q = std::mem::take(&mut self.agent_state_mut(agent).free.quantities);
+            self.account_quantities(role, framework, &q, &q, &NO_QUANTITIES, true);
+            self.agent_state_mut(agent).free.quantities = q;
+        } else {
+            self.account(role, framework, &resources, true);
         }
         self.agent_state_mut(agent)
             .by_framework
@@ -1473,7 +1480,8 @@ impl Allocator {
             }
             // What this role may use here; recomputed only after an offer changes `remaining`.
             let mut for_role: Option<Resources> = None;
-            framework_sorter.visit(&mut |framework_client| {
+            // Decides the offer to one framework; `Stop` once nothing is left for the next.
+            let mut offer_to = |framework_client: ClientId| {
                 let framework = framework_client as usize;
                 let Some(fstate) = frameworks[framework].as_ref() else {
                     return Visit::Continue;
@@ -1532,11 +1540,12 @@ impl Allocator {
                         framework,
                         role,
                         resources: std::mem::take(remaining),
-                        plain_quantities: whole_and_plain.then(|| free.quantities.clone()),
+                        whole_and_plain,
                     });
                     untouched = false;
                     for_role = None;
-                    return Visit::Continue;
+                    // The agent is empty: the next framework would find nothing.
+                    return Visit::Stop;
                 }
                 let available: Resources = if available.iter().any(incapable) {
                     available.filter(|r| !incapable(r))
@@ -1621,13 +1630,30 @@ impl Allocator {
                     framework,
                     role,
                     resources: to_offer,
-                    plain_quantities: None,
+                    whole_and_plain: false,
                 });
-                if stage == Stage::Guarantees && !cycle.unmet[role] {
+                if remaining.is_empty() || (stage == Stage::Guarantees && !cycle.unmet[role]) {
                     return Visit::Stop;
                 }
                 Visit::Continue
-            });
+            };
+            // Most agents go whole to the role's lowest framework, which the sorter names
+            // without a walk; the others are visited only when it leaves something, skipping
+            // it (the order cannot have changed: sorters learn of offers after the agent).
+            match framework_sorter.first_listed() {
+                Some(first) => {
+                    if offer_to(first) == Visit::Continue {
+                        framework_sorter.visit(&mut |framework_client| {
+                            if framework_client == first {
+                                Visit::Continue
+                            } else {
+                                offer_to(framework_client)
+                            }
+                        });
+                    }
+                }
+                None => framework_sorter.visit(&mut offer_to),
+            }
             Visit::Continue
         };
         // One role to visit (a cluster whose frameworks share one role): no walk needed.
@@ -1667,10 +1693,14 @@ struct PendingOffer {
     framework: usize,
     role: usize,
     resources: Resources,
-    /// The offer's scalar quantities when it is all unreserved, non-revocable and unshared
-    /// (the agent's whole free bag), so that recording it need not walk its resources.
-    plain_quantities: Option<Quantities>,
+    /// The offer is the agent's whole free bag, all unreserved, non-revocable and unshared:
+    /// its quantities are the agent's free summary, so recording it need not walk its
+    /// resources (nor the decision copy them).
+    whole_and_plain: bool,
 }
+
+/// Nothing, for accounting calls with an empty part.
+static NO_QUANTITIES: Quantities = Quantities::new();
 
 /// The parts of an agent that decide eligibility, copied out of the borrowed state.
 #[derive(Debug, Clone, Copy)]

@@ -54,6 +54,12 @@ pub trait Sorter {
     fn sole_listed(&self) -> Option<ClientId> {
         None
     }
+    /// The client a visit would call first, when the sorter can tell without a walk; `None`
+    /// is always a correct answer (the caller then visits). Lets the allocator offer an agent
+    /// to the lowest client directly and visit the others only when that one leaves something.
+    fn first_listed(&self) -> Option<ClientId> {
+        None
+    }
     /// The active clients in order (convenience for tests and tools).
     fn order(&mut self) -> Vec<ClientId> {
         let mut out = Vec::new();

@@ -655,6 +655,21 @@ impl Sorter for TreeSorter {
         }
     }
 
+    fn first_listed(&self) -> Option<ClientId> {
+        if self.dirty || matches!(self.policy, Policy::Random(_)) {
+            return None;
+        }
+        // The walk a visit makes before its first call, without the calls.
+        let mut node = self.node(ROOT);
+        loop {
+            let child = self.node(node.children.first()?.node);
+            if let Some(client) = child.client.or_else(|| self.only_listed_leaf(child)) {
+                return Some(client);
+            }
+            node = child;
+        }
+    }
+
     fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit) {
         if self.dirty {
             self.rebuild();
@@ -1067,7 +1082,12 @@ mod tests {
                 if check {
                     let mut expected = Vec::new();
                     reference.order_under("", &mut expected);
+                    // Before the visit, keys may be due for a rebuild: the first client is
+                    // either not known or the right one.
+                    let first = sorter.first_listed();
+                    proptest::prop_assert!(first.is_none() || first == expected.first().copied());
                     proptest::prop_assert_eq!(sorter.order(), expected.clone());
+                    proptest::prop_assert_eq!(sorter.first_listed(), expected.first().copied());
                     // After a visit the keys are fresh: a lone listed client is known without
                     // a walk, and no other answer is given.
                     proptest::prop_assert_eq!(
@@ -1103,11 +1123,23 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_client_is_known_without_a_walk_only_when_no_walk_is_due() {
+    fn the_first_or_lone_client_is_known_without_a_walk_only_when_no_walk_is_due() {
         let mut s = sorter_with(&["a", "b/c"]);
         assert_eq!(s.sole_listed(), None, "keys are rebuilt by the first visit");
+        assert_eq!(
+            s.first_listed(),
+            None,
+            "keys are rebuilt by the first visit"
+        );
         s.order();
         assert_eq!(s.sole_listed(), None, "two clients");
+        assert_eq!(
+            s.first_listed(),
+            Some(0),
+            "a before b/c with nothing allocated"
+        );
+        s.allocated(0, &q("cpus:1"));
+        assert_eq!(s.first_listed(), Some(1), "b/c now has the lower share");
         s.set_active(0, false);
         assert_eq!(s.sole_listed(), Some(1), "b/c is the only one left");
         s.set_weight("b", 2.0);
@@ -1120,6 +1152,11 @@ mod tests {
             random.sole_listed(),
             None,
             "a random visit draws from its generator even for one client"
+        );
+        assert_eq!(
+            random.first_listed(),
+            None,
+            "the generator decides who is first"
         );
     }
 
