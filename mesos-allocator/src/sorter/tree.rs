@@ -187,7 +187,7 @@ impl Node {
 pub struct TreeSorter {
     nodes: Vec<Option<Node>>,
     free: Vec<usize>,
-    clients: FxHashMap<ClientId, usize>,
+    clients: ClientLeaves,
     /// Each listed node's position in its parent's heap, by node index (unused, and out of
     /// date, for children of a parent whose children are in a B-tree).
     positions: Vec<usize>,
@@ -203,12 +203,60 @@ pub struct TreeSorter {
 
 const ROOT: usize = 0;
 
+/// Client ids below this are kept in [`ClientLeaves::dense`].
+const DENSE_CLIENTS: usize = 1 << 20;
+
+/// The leaf node of each client. Client ids are dense handles (see [`ClientId`]), so they index
+/// a vector, which every allocation reads without hashing; an id at or above
+/// [`DENSE_CLIENTS`] goes to a map instead, so a stray large id costs one map entry rather
+/// than a vector that long.
+#[derive(Debug, Default)]
+struct ClientLeaves {
+    /// Leaf by client id; `usize::MAX` where there is no such client.
+    dense: Vec<usize>,
+    sparse: FxHashMap<ClientId, usize>,
+}
+
+impl ClientLeaves {
+    fn get(&self, client: ClientId) -> Option<usize> {
+        let id = client as usize;
+        match self.dense.get(id) {
+            Some(&leaf) => (leaf != usize::MAX).then_some(leaf),
+            None if id < DENSE_CLIENTS => None,
+            None => self.sparse.get(&client).copied(),
+        }
+    }
+
+    fn insert(&mut self, client: ClientId, leaf: usize) {
+        let id = client as usize;
+        if id < DENSE_CLIENTS {
+            if self.dense.len() <= id {
+                self.dense.resize(id + 1, usize::MAX);
+            }
+            self.dense[id] = leaf;
+        } else {
+            self.sparse.insert(client, leaf);
+        }
+    }
+
+    fn remove(&mut self, client: ClientId) -> Option<usize> {
+        let id = client as usize;
+        if id < DENSE_CLIENTS {
+            let slot = self.dense.get_mut(id)?;
+            let leaf = std::mem::replace(slot, usize::MAX);
+            (leaf != usize::MAX).then_some(leaf)
+        } else {
+            self.sparse.remove(&client)
+        }
+    }
+}
+
 impl TreeSorter {
     fn with_policy(policy: Policy) -> TreeSorter {
         TreeSorter {
             nodes: vec![Some(Node::new(Arc::from(""), 0, None))],
             free: Vec::new(),
-            clients: FxHashMap::default(),
+            clients: ClientLeaves::default(),
             positions: vec![0],
             long_walks: Vec::new(),
             weights: HashMap::new(),
@@ -557,7 +605,7 @@ impl TreeSorter {
 
 impl Sorter for TreeSorter {
     fn add_client(&mut self, client: ClientId, path: &str) {
-        if self.clients.contains_key(&client) {
+        if self.clients.get(client).is_some() {
             return;
         }
         let at = self.ensure_path(path);
@@ -578,7 +626,7 @@ impl Sorter for TreeSorter {
     }
 
     fn remove_client(&mut self, client: ClientId) {
-        let Some(leaf) = self.clients.remove(&client) else {
+        let Some(leaf) = self.clients.remove(client) else {
             return;
         };
         let allocation = self.client_allocation(leaf).clone();
@@ -592,7 +640,7 @@ impl Sorter for TreeSorter {
     }
 
     fn set_active(&mut self, client: ClientId, active: bool) {
-        let Some(&leaf) = self.clients.get(&client) else {
+        let Some(leaf) = self.clients.get(client) else {
             return;
         };
         if self.node(leaf).active == active {
@@ -616,7 +664,7 @@ impl Sorter for TreeSorter {
     }
 
     fn allocated(&mut self, client: ClientId, quantities: &Quantities) {
-        if let Some(&leaf) = self.clients.get(&client) {
+        if let Some(leaf) = self.clients.get(client) {
             self.update_allocation(leaf, |n| {
                 n.allocation.add(quantities);
                 n.count += 1;
@@ -625,7 +673,7 @@ impl Sorter for TreeSorter {
     }
 
     fn unallocated(&mut self, client: ClientId, quantities: &Quantities) {
-        if let Some(&leaf) = self.clients.get(&client) {
+        if let Some(leaf) = self.clients.get(client) {
             self.update_allocation(leaf, |n| n.allocation.subtract(quantities));
         }
     }
@@ -707,6 +755,24 @@ mod tests {
             s.set_active(id, true);
         }
         s
+    }
+
+    #[test]
+    fn clients_with_large_ids_are_kept_apart_from_dense_ones() {
+        let mut s = TreeSorter::drf();
+        s.set_total(&q("cpus:10"));
+        for (id, path) in [(ClientId::MAX, "big"), (3, "small"), (1 << 20, "edge")] {
+            s.add_client(id, path);
+            s.set_active(id, true);
+        }
+        s.allocated(3, &q("cpus:2"));
+        s.allocated(ClientId::MAX, &q("cpus:1"));
+        assert_eq!(s.order(), vec![1 << 20, ClientId::MAX, 3]);
+        s.remove_client(ClientId::MAX);
+        s.remove_client(ClientId::MAX);
+        s.remove_client(7);
+        assert_eq!(s.order(), vec![1 << 20, 3]);
+        assert!(s.clients.sparse.len() == 1 && s.clients.dense.len() == 4);
     }
 
     #[test]
