@@ -5,13 +5,17 @@
 //! allocation cycle is timed at round R. `floor/decline_offers/...`: in the same run, the least
 //! work such a cycle needs — one pass over the agents giving each to the lowest-share framework
 //! popped from a binary heap, with no filters, reservations or quota.
+//! `decline_offers/sorter/...`: the framework sorter's part of such a cycle alone (the lowest
+//! framework and one allocation per agent), to set against the floor.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use mesos_allocator::quantities::Quantities;
+use mesos_allocator::sorter::{Sorter, TreeSorter, Visit};
 use mesos_benches::allocator::{
     decline_all, decline_offers_cluster, decline_offers_free, large_and_small_quota_cluster,
     update_allocation_cluster,
@@ -75,8 +79,51 @@ fn decline_offers(c: &mut Criterion) {
                 })
             },
         );
+        // The framework sorter's share of such a cycle, alone: for each agent, the lowest
+        // framework and the allocation of the agent's free part to it.
+        group.bench_function(
+            BenchmarkId::new(
+                format!("sorter/agents={agents},frameworks={frameworks}"),
+                "first_listed_and_allocated",
+            ),
+            |b| {
+                let quantities = Quantities::of(&free);
+                b.iter_batched(
+                    || framework_sorter(agents, frameworks),
+                    |mut sorter| {
+                        for _agent in 0..agents {
+                            let lowest = sorter.first_listed().expect("keys are fresh");
+                            sorter.allocated(lowest, &quantities);
+                        }
+                        sorter
+                    },
+                    BatchSize::LargeInput,
+                )
+            },
+        );
     }
     group.finish();
+}
+
+/// A DRF sorter over `frameworks` clients at their own paths, measured against the total of
+/// `agents` DeclineOffers agents, with its keys built (as after a cycle's first visit).
+fn framework_sorter(agents: usize, frameworks: usize) -> TreeSorter {
+    let mut sorter = TreeSorter::drf();
+    let total = Quantities::parse(&format!(
+        "cpus:{};mem:{};disk:{}",
+        24 * agents,
+        4096 * agents,
+        4096 * agents
+    ))
+    .expect("valid");
+    sorter.set_total(&total);
+    for f in 0..frameworks {
+        let client = u32::try_from(f).expect("few frameworks");
+        sorter.add_client(client, &format!("framework{f}"));
+        sorter.set_active(client, true);
+    }
+    sorter.visit(&mut |_| Visit::Stop);
+    sorter
 }
 
 fn add_agents(c: &mut Criterion) {
