@@ -771,6 +771,10 @@ mod tests {
         s.remove_client(ClientId::MAX);
         s.remove_client(ClientId::MAX);
         s.remove_client(7);
+        // Ids 0 to 2 are below the dense vector's length but were never added.
+        s.remove_client(1);
+        s.set_active(2, false);
+        s.allocated(0, &q("cpus:5"));
         assert_eq!(s.order(), vec![1 << 20, 3]);
         assert!(s.clients.sparse.len() == 1 && s.clients.dense.len() == 4);
     }
@@ -1206,6 +1210,14 @@ mod tests {
         );
         s.allocated(0, &q("cpus:1"));
         assert_eq!(s.first_listed(), Some(1), "b/c now has the lower share");
+        s.set_total(&q("cpus:200;mem:1000"));
+        assert_eq!(
+            s.first_listed(),
+            None,
+            "new totals: the keys are rebuilt by the next visit"
+        );
+        s.order();
+        assert_eq!(s.first_listed(), Some(1));
         s.set_active(0, false);
         assert_eq!(s.sole_listed(), Some(1), "b/c is the only one left");
         s.set_weight("b", 2.0);
