@@ -25,7 +25,7 @@ use mesos_core::values::Scalar;
 use crate::holdings::{Holding, HoldingKey, Holdings, sum_of};
 use crate::quantities::{Limits, Quantities};
 use crate::rng::SplitMix64;
-use crate::sorter::{self, ClientId, Sorter, Visit};
+use crate::sorter::{self, ClientId, Sorter, Visit, visit_lowest_first};
 
 /// The longest decline filter, as in Mesos.
 const MAX_REFUSE: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -1338,8 +1338,8 @@ impl Allocator {
             }
             for &agent in &candidates {
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
-                if pending.is_empty() {
-                    continue;
+                if !pending.is_empty() {
+                    self.agent_state_mut(agent).refresh_free();
                 }
                 for p in pending.drain(..) {
                     // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
@@ -1352,8 +1352,6 @@ impl Allocator {
                         resources,
                     });
                 }
-                // After the offers are recorded: a whole-agent offer reads the summary.
-                self.agent_state_mut(agent).refresh_free();
             }
         }
         self.candidates = candidates;
@@ -1385,23 +1383,18 @@ impl Allocator {
     }
 
     /// Records a fresh offer, already taken out of the agent's available resources, and returns
-    /// its resources (without allocation roles). Runs before the agent's free summary is
-    /// refreshed, so that a whole-agent offer takes its quantities from the summary.
+    /// its resources (without allocation roles).
     fn track_offer(&mut self, agent: usize, offer: PendingOffer) -> Resources {
         let PendingOffer {
             framework,
             role,
             resources,
-            whole_and_plain,
+            plain_quantities,
         } = offer;
-        if whole_and_plain {
-            // Unreserved and not revocable: all of it counts towards quota. The summary is
-            // lent out rather than copied; it is recomputed once the agent's offers are in.
-            let q = std::mem::take(&mut self.agent_state_mut(agent).free.quantities);
-            self.account_quantities(role, framework, &q, &q, &NO_QUANTITIES, true);
-            self.agent_state_mut(agent).free.quantities = q;
-        } else {
-            self.account(role, framework, &resources, true);
+        match plain_quantities {
+            // Unreserved and not revocable: all of it counts towards quota.
+            Some(q) => self.account_quantities(role, framework, &q, &q, &Quantities::new(), true),
+            None => self.account(role, framework, &resources, true),
         }
         self.agent_state_mut(agent)
             .by_framework
@@ -1540,7 +1533,7 @@ impl Allocator {
                         framework,
                         role,
                         resources: std::mem::take(remaining),
-                        whole_and_plain,
+                        plain_quantities: whole_and_plain.then(|| free.quantities.clone()),
                     });
                     untouched = false;
                     for_role = None;
@@ -1630,39 +1623,19 @@ impl Allocator {
                     framework,
                     role,
                     resources: to_offer,
-                    whole_and_plain: false,
+                    plain_quantities: None,
                 });
                 if remaining.is_empty() || (stage == Stage::Guarantees && !cycle.unmet[role]) {
                     return Visit::Stop;
                 }
                 Visit::Continue
             };
-            // Most agents go whole to the role's lowest framework, which the sorter names
-            // without a walk; the others are visited only when it leaves something, skipping
-            // it (the order cannot have changed: sorters learn of offers after the agent).
-            match framework_sorter.first_listed() {
-                Some(first) => {
-                    if offer_to(first) == Visit::Continue {
-                        framework_sorter.visit(&mut |framework_client| {
-                            if framework_client == first {
-                                Visit::Continue
-                            } else {
-                                offer_to(framework_client)
-                            }
-                        });
-                    }
-                }
-                None => framework_sorter.visit(&mut offer_to),
-            }
+            // Most agents go whole to the role's lowest framework (the order cannot change
+            // during the agent: sorters learn of its offers after it).
+            visit_lowest_first(&mut **framework_sorter, &mut offer_to);
             Visit::Continue
         };
-        // One role to visit (a cluster whose frameworks share one role): no walk needed.
-        match role_sorter.sole_listed() {
-            Some(role) => {
-                per_role(role);
-            }
-            None => role_sorter.visit(&mut per_role),
-        }
+        visit_lowest_first(&mut **role_sorter, &mut per_role);
     }
 
     fn inverse_offers(&mut self) -> Vec<InverseOffer> {
@@ -1693,14 +1666,10 @@ struct PendingOffer {
     framework: usize,
     role: usize,
     resources: Resources,
-    /// The offer is the agent's whole free bag, all unreserved, non-revocable and unshared:
-    /// its quantities are the agent's free summary, so recording it need not walk its
-    /// resources (nor the decision copy them).
-    whole_and_plain: bool,
+    /// The offer's scalar quantities when it is all unreserved, non-revocable and unshared
+    /// (the agent's whole free bag), so that recording it need not walk its resources.
+    plain_quantities: Option<Quantities>,
 }
-
-/// Nothing, for accounting calls with an empty part.
-static NO_QUANTITIES: Quantities = Quantities::new();
 
 /// The parts of an agent that decide eligibility, copied out of the borrowed state.
 #[derive(Debug, Clone, Copy)]

@@ -71,6 +71,32 @@ pub trait Sorter {
     }
 }
 
+/// Visits `sorter`'s clients in order with `f`, as [`Sorter::visit`] does, but without a walk
+/// where the sorter can name the client: its only listed client, or its first, after which the
+/// others are visited (skipping it) only when `f` asks for more. The allocation cycle visits
+/// roles and each role's frameworks this way for every agent, and most agents go whole to the
+/// first client.
+pub fn visit_lowest_first(sorter: &mut dyn Sorter, f: &mut dyn FnMut(ClientId) -> Visit) {
+    if let Some(sole) = sorter.sole_listed() {
+        f(sole);
+        return;
+    }
+    match sorter.first_listed() {
+        Some(first) => {
+            if f(first) == Visit::Continue {
+                sorter.visit(&mut |client| {
+                    if client == first {
+                        Visit::Continue
+                    } else {
+                        f(client)
+                    }
+                });
+            }
+        }
+        None => sorter.visit(f),
+    }
+}
+
 /// Builds a sorter from a Mesos sorter name: `drf`, `random`, or `priority`.
 pub fn by_name(name: &str, seed: u64) -> Option<Box<dyn Sorter + Send>> {
     match name {

@@ -546,6 +546,27 @@ impl TreeSorter {
         }
     }
 
+    /// The client a visit would call first, found by the descent a visit makes before that
+    /// call; with `sole`, only when every level on the way has one listed child (so that the
+    /// client is the only one). `None` when the keys are due for a rebuild, or the policy is
+    /// random (a visit draws from the generator).
+    fn lowest_without_walk(&self, sole: bool) -> Option<ClientId> {
+        if self.dirty || matches!(self.policy, Policy::Random(_)) {
+            return None;
+        }
+        let mut node = self.node(ROOT);
+        loop {
+            if sole && node.children.len() != 1 {
+                return None;
+            }
+            let child = self.node(node.children.first()?.node);
+            if let Some(client) = child.client.or_else(|| self.only_listed_leaf(child)) {
+                return Some(client);
+            }
+            node = child;
+        }
+    }
+
     /// The client of a path node whose only listed child is the client leaf at that path (a
     /// framework under its own path, the common shape): visiting it needs no walk of the
     /// node's one-entry set.
@@ -686,36 +707,11 @@ impl Sorter for TreeSorter {
     }
 
     fn sole_listed(&self) -> Option<ClientId> {
-        if self.dirty || matches!(self.policy, Policy::Random(_)) {
-            // Keys are rebuilt, or the generator advanced, by a visit.
-            return None;
-        }
-        let mut node = self.node(ROOT);
-        loop {
-            if node.children.len() != 1 {
-                return None;
-            }
-            let child = self.node(node.children.first()?.node);
-            if let Some(client) = child.client {
-                return Some(client);
-            }
-            node = child;
-        }
+        self.lowest_without_walk(true)
     }
 
     fn first_listed(&self) -> Option<ClientId> {
-        if self.dirty || matches!(self.policy, Policy::Random(_)) {
-            return None;
-        }
-        // The walk a visit makes before its first call, without the calls.
-        let mut node = self.node(ROOT);
-        loop {
-            let child = self.node(node.children.first()?.node);
-            if let Some(client) = child.client.or_else(|| self.only_listed_leaf(child)) {
-                return Some(client);
-            }
-            node = child;
-        }
+        self.lowest_without_walk(false)
     }
 
     fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit) {
