@@ -17,8 +17,8 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use mesos_allocator::quantities::Quantities;
 use mesos_allocator::sorter::{Sorter, TreeSorter, Visit};
 use mesos_benches::allocator::{
-    decline_all, decline_offers_cluster, decline_offers_free, large_and_small_quota_cluster,
-    update_allocation_cluster,
+    decline_all, decline_offers_cluster, decline_offers_free, decline_offers_total,
+    large_and_small_quota_cluster, update_allocation_cluster,
 };
 use mesos_core::ids::FrameworkId;
 
@@ -57,7 +57,8 @@ fn decline_offers(c: &mut Criterion) {
         // Floor: one heap pass, no filters.
         let free = decline_offers_free();
         let (cpus, mem) = (free.cpus().unwrap().as_f64(), free.mem().unwrap().as_f64());
-        let (total_cpus, total_mem) = (24.0 * agents as f64, 4096.0 * agents as f64);
+        let total = decline_offers_total(agents);
+        let (total_cpus, total_mem) = (total.get("cpus").as_f64(), total.get("mem").as_f64());
         group.bench_function(
             BenchmarkId::new(
                 format!("floor/agents={agents},frameworks={frameworks}"),
@@ -109,14 +110,7 @@ fn decline_offers(c: &mut Criterion) {
 /// `agents` DeclineOffers agents, with its keys built (as after a cycle's first visit).
 fn framework_sorter(agents: usize, frameworks: usize) -> TreeSorter {
     let mut sorter = TreeSorter::drf();
-    let total = Quantities::parse(&format!(
-        "cpus:{};mem:{};disk:{}",
-        24 * agents,
-        4096 * agents,
-        4096 * agents
-    ))
-    .expect("valid");
-    sorter.set_total(&total);
+    sorter.set_total(&decline_offers_total(agents));
     for f in 0..frameworks {
         let client = u32::try_from(f).expect("few frameworks");
         sorter.add_client(client, &format!("framework{f}"));

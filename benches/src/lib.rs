@@ -64,6 +64,7 @@ pub fn task_resources(count: usize, roles: usize) -> Vec<Resources> {
 pub mod allocator {
     use std::time::Duration;
 
+    use mesos_allocator::quantities::Quantities;
     use mesos_allocator::{AgentConfig, Allocator, AllocatorOptions, FrameworkConfig, Offer};
     use mesos_core::ids::{AgentId, FrameworkId};
     use mesos_core::resources::{Resources, parse_flag_text};
@@ -95,14 +96,8 @@ pub mod allocator {
             a.add_framework(id.clone(), config, &[], true)
                 .expect("new framework");
         }
-        let total =
-            parse_flag_text("cpus:24;mem:4096;disk:4096;ports:[31000-32000]", "*").expect("valid");
-        let used = parse_flag_text(
-            &format!("cpus:16;mem:2014;disk:1024;ports:{}", port_ranges(31000)),
-            "*",
-        )
-        .expect("valid")
-        .allocate("*");
+        let (total, used) = decline_offers_agent();
+        let used = used.allocate("*");
         for i in 0..agents {
             let holder = ids[i % frameworks].clone();
             a.add_agent(
@@ -136,8 +131,8 @@ pub mod allocator {
         }
     }
 
-    /// The free part of a DeclineOffers agent, for the floor computation.
-    pub fn decline_offers_free() -> Resources {
+    /// A DeclineOffers agent's total and the slice of it one framework uses.
+    fn decline_offers_agent() -> (Resources, Resources) {
         let total =
             parse_flag_text("cpus:24;mem:4096;disk:4096;ports:[31000-32000]", "*").expect("valid");
         let used = parse_flag_text(
@@ -145,7 +140,24 @@ pub mod allocator {
             "*",
         )
         .expect("valid");
+        (total, used)
+    }
+
+    /// The free part of a DeclineOffers agent, for the floor computation.
+    pub fn decline_offers_free() -> Resources {
+        let (total, used) = decline_offers_agent();
         &total - &used
+    }
+
+    /// The scalar total of a DeclineOffers cluster of `agents` agents: what shares are
+    /// measured against.
+    pub fn decline_offers_total(agents: usize) -> Quantities {
+        let agent = Quantities::of(&decline_offers_agent().0);
+        let mut total = Quantities::new();
+        for _ in 0..agents {
+            total.add(&agent);
+        }
+        total
     }
 
     /// LargeAndSmallQuota: `small` roles with quota `cpus:1;mem:1024;disk:1024` and `large`
