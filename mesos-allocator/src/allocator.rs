@@ -22,6 +22,7 @@ use mesos_core::resources::{Resource, ResourceValue, Resources, SmolStr};
 use mesos_core::roles;
 use mesos_core::values::Scalar;
 
+use crate::free_bag::FreeBag;
 use crate::holdings::{Holding, HoldingKey, Holdings, sum_of};
 use crate::quantities::{Limits, Quantities};
 use crate::rng::SplitMix64;
@@ -255,7 +256,7 @@ struct AgentState {
     /// (as in Mesos, a shared resource can be offered and used by several frameworks at
     /// once, so holding it never takes it away). Every change is followed by
     /// [`AgentState::refresh_free`].
-    available: Resources,
+    available: FreeBag,
     free: FreeSummary,
     /// Offered or in use, by framework and role, without allocation roles.
     by_framework: Holdings,
@@ -269,8 +270,11 @@ struct AgentState {
 }
 
 impl AgentState {
+    /// Brings the summary, and the spare handle an offer of the whole bag takes, up to date
+    /// with `available`.
     fn refresh_free(&mut self) {
         self.free = FreeSummary::of(&self.available);
+        self.available.make_spare();
     }
 
     /// Everything offered or in use on the agent, by whichever framework.
@@ -802,7 +806,7 @@ impl Allocator {
         self.agents.push(Some(AgentState {
             id: id.clone(),
             free: FreeSummary::of(&config.total),
-            available: config.total.clone(),
+            available: FreeBag::new(config.total.clone()),
             total: config.total,
             by_framework: Holdings::default(),
             capabilities: config.capabilities,
@@ -871,7 +875,7 @@ impl Allocator {
         self.totals_synced = false;
         let agent = self.agent_state_mut(index);
         agent.has_gpu = total.gpus().is_some_and(|g| !g.is_zero());
-        agent.available = &total - &agent.allocated().non_shared();
+        *agent.available.edit() = &total - &agent.allocated().non_shared();
         agent.refresh_free();
         agent.total = total;
         Ok(())
@@ -991,7 +995,7 @@ impl Allocator {
         }
         let state = self.agent_state_mut(agent);
         // Shared resources stay available however many hold them (see `AgentState`).
-        state.available -= &taken.non_shared();
+        *state.available.edit() -= &taken.non_shared();
         state.refresh_free();
         Ok(())
     }
@@ -1022,7 +1026,7 @@ impl Allocator {
         for (role, part) in parts {
             self.account(*role, framework, part, false);
             let state = self.agent_state_mut(agent);
-            state.available += &part.non_shared();
+            *state.available.edit() += &part.non_shared();
             let key = key(*role);
             if let Some(held) = state.by_framework.get_mut(key) {
                 let held = held.merged();
@@ -1158,8 +1162,9 @@ impl Allocator {
         let state = self.agent_state_mut(a);
         state.total -= &from;
         state.total += &to_unallocated;
-        state.available -= &from;
-        state.available += &to_unallocated;
+        let available = state.available.edit();
+        *available -= &from;
+        *available += &to_unallocated;
         state.refresh_free();
         state.has_gpu = state.total.gpus().is_some_and(|g| !g.is_zero());
         self.track_allocation(a, f, to)
@@ -1389,6 +1394,7 @@ impl Allocator {
             framework,
             role,
             resources,
+            books_handle,
             plain_quantities,
         } = offer;
         match plain_quantities {
@@ -1399,7 +1405,7 @@ impl Allocator {
         self.agent_state_mut(agent)
             .by_framework
             .entry(HoldingKey { framework, role })
-            .push(resources.clone());
+            .push(books_handle.unwrap_or_else(|| resources.clone()));
         resources
     }
 
@@ -1484,7 +1490,7 @@ impl Allocator {
                         let mut r = if has_reservations {
                             remaining.allocatable_to(role_name)
                         } else {
-                            remaining.clone()
+                            Resources::clone(remaining)
                         };
                         if !offered_shared.is_empty() {
                             r -= &offered_shared;
@@ -1529,10 +1535,12 @@ impl Allocator {
                     ) {
                         return Visit::Continue;
                     }
+                    let (resources, books_handle) = remaining.take_whole();
                     pending.push(PendingOffer {
                         framework,
                         role,
-                        resources: std::mem::take(remaining),
+                        resources,
+                        books_handle,
                         plain_quantities: whole_and_plain.then(|| free.quantities.clone()),
                     });
                     untouched = false;
@@ -1612,10 +1620,10 @@ impl Allocator {
                 }
                 // Shared resources stay available to other frameworks on this agent.
                 if to_offer.iter().any(|r| r.shared) {
-                    *remaining -= &to_offer.non_shared();
+                    *remaining.edit() -= &to_offer.non_shared();
                     offered_shared += &to_offer.shared();
                 } else {
-                    *remaining -= &to_offer;
+                    *remaining.edit() -= &to_offer;
                 }
                 for_role = None;
                 untouched = false;
@@ -1623,6 +1631,7 @@ impl Allocator {
                     framework,
                     role,
                     resources: to_offer,
+                    books_handle: None,
                     plain_quantities: None,
                 });
                 if remaining.is_empty() || (stage == Stage::Guarantees && !cycle.unmet[role]) {
@@ -1666,6 +1675,8 @@ struct PendingOffer {
     framework: usize,
     role: usize,
     resources: Resources,
+    /// A second handle to `resources` made before the cycle (see [`FreeBag`]), for the books.
+    books_handle: Option<Resources>,
     /// The offer's scalar quantities when it is all unreserved, non-revocable and unshared
     /// (the agent's whole free bag), so that recording it need not walk its resources.
     plain_quantities: Option<Quantities>,

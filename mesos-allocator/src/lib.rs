@@ -4,6 +4,7 @@
 //! [`Allocator::allocate`] for decisions, passing the current time in.
 
 mod allocator;
+mod free_bag;
 mod holdings;
 pub mod quantities;
 pub mod rng;
