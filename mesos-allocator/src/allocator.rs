@@ -12,7 +12,7 @@
 //! the agent is done. That lets a visit stop at the first eligible framework instead of sorting
 //! every framework for every agent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -263,7 +263,6 @@ struct AgentState {
     capabilities: AgentCapabilities,
     remote: bool,
     has_gpu: bool,
-    active: bool,
     unavailability: Option<Unavailability>,
     /// Frameworks already sent an inverse offer for the current unavailability.
     inverse_offered: FxHashSet<usize>,
@@ -315,6 +314,13 @@ pub struct Allocator {
     options: AllocatorOptions,
     rng: SplitMix64,
     agents: Vec<Option<AgentState>>,
+    /// Whether each agent (by index) takes part in cycles: live and not deactivated. Kept
+    /// apart from the agents' state so that listing a cycle's agents reads a few kilobytes
+    /// rather than every agent's state.
+    agent_active: Vec<bool>,
+    /// Agents with planned maintenance, by index: the only ones inverse offers come from, so
+    /// that a cycle does not read every agent to find them.
+    unavailable: BTreeSet<usize>,
     agent_index: FxHashMap<AgentId, usize>,
     frameworks: Vec<Option<FrameworkState>>,
     framework_index: FxHashMap<FrameworkId, usize>,
@@ -420,6 +426,8 @@ impl Allocator {
             rng: SplitMix64::new(options.seed),
             options,
             agents: Vec::new(),
+            agent_active: Vec::new(),
+            unavailable: BTreeSet::new(),
             agent_index: FxHashMap::default(),
             frameworks: Vec::new(),
             framework_index: FxHashMap::default(),
@@ -803,6 +811,7 @@ impl Allocator {
         self.add_reservations(&config.total)?;
         self.cluster_total.add(&scalars(&config.total));
         self.totals_synced = false;
+        self.agent_active.push(true);
         self.agents.push(Some(AgentState {
             id: id.clone(),
             free: FreeSummary::of(&config.total),
@@ -812,7 +821,6 @@ impl Allocator {
             capabilities: config.capabilities,
             remote: config.remote_region.is_some(),
             has_gpu,
-            active: true,
             unavailability: None,
             inverse_offered: FxHashSet::default(),
         }));
@@ -859,6 +867,8 @@ impl Allocator {
             f.filters.retain(|(_, a), _| *a != index);
         }
         self.agents[index] = None;
+        self.agent_active[index] = false;
+        self.unavailable.remove(&index);
         self.agent_index.remove(id);
         Ok(())
     }
@@ -884,14 +894,14 @@ impl Allocator {
     /// Includes an agent in allocation again (after draining or deactivation).
     pub fn activate_agent(&mut self, id: &AgentId) -> Result<(), AllocatorError> {
         let index = self.agent(id)?;
-        self.agent_state_mut(index).active = true;
+        self.agent_active[index] = true;
         Ok(())
     }
 
     /// Excludes an agent from allocation.
     pub fn deactivate_agent(&mut self, id: &AgentId) -> Result<(), AllocatorError> {
         let index = self.agent(id)?;
-        self.agent_state_mut(index).active = false;
+        self.agent_active[index] = false;
         Ok(())
     }
 
@@ -902,6 +912,11 @@ impl Allocator {
         unavailability: Option<Unavailability>,
     ) -> Result<(), AllocatorError> {
         let index = self.agent(id)?;
+        if unavailability.is_some() {
+            self.unavailable.insert(index);
+        } else {
+            self.unavailable.remove(&index);
+        }
         let agent = self.agent_state_mut(index);
         agent.unavailability = unavailability;
         agent.inverse_offered.clear();
@@ -1272,9 +1287,7 @@ impl Allocator {
         // the cycle when the heap is fragmented by the previous cycle's offers.
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
-        candidates.extend(
-            (0..self.agents.len()).filter(|&i| self.agents[i].as_ref().is_some_and(|a| a.active)),
-        );
+        candidates.extend((0..self.agent_active.len()).filter(|&i| self.agent_active[i]));
         self.rng.shuffle(&mut candidates);
 
         // Quota bookkeeping, for roles with a quota only.
@@ -1649,7 +1662,10 @@ impl Allocator {
 
     fn inverse_offers(&mut self) -> Vec<InverseOffer> {
         let mut out = Vec::new();
-        for agent in self.agents.iter_mut().flatten() {
+        for &index in &self.unavailable {
+            let Some(agent) = self.agents[index].as_mut() else {
+                continue;
+            };
             let Some(unavailability) = agent.unavailability else {
                 continue;
             };

@@ -528,6 +528,66 @@ fn maintenance_sends_inverse_offers_once_to_each_user() {
 }
 
 #[test]
+fn inverse_offers_follow_maintenance_as_it_is_set_cleared_and_its_agent_removed() {
+    let mut a = allocator();
+    for id in ["a1", "a2", "a3"] {
+        agent(&mut a, id, "cpus:1;mem:128");
+    }
+    framework(&mut a, "f1", &["r"]);
+    assert_eq!(a.allocate(secs(0)).offers.len(), 3);
+    let window = mesos_allocator::Unavailability {
+        start: secs(100),
+        duration: None,
+    };
+    // Set on a3 before a1: inverse offers still come in the order the agents were added.
+    for id in ["a3", "a1"] {
+        a.update_unavailability(&AgentId::new(id), Some(window))
+            .unwrap();
+    }
+    let agents_of = |inverse: &[mesos_allocator::InverseOffer]| {
+        inverse
+            .iter()
+            .map(|i| i.agent.as_str().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(agents_of(&a.allocate(secs(1)).inverse_offers), ["a1", "a3"]);
+    // Cleared and set again: a new window asks again; a removed agent asks no more.
+    a.update_unavailability(&AgentId::new("a1"), None).unwrap();
+    a.update_unavailability(&AgentId::new("a2"), Some(window))
+        .unwrap();
+    a.update_unavailability(&AgentId::new("a1"), Some(window))
+        .unwrap();
+    a.remove_agent(&AgentId::new("a3")).unwrap();
+    assert_eq!(agents_of(&a.allocate(secs(2)).inverse_offers), ["a1", "a2"]);
+    a.update_unavailability(&AgentId::new("a1"), None).unwrap();
+    a.update_unavailability(&AgentId::new("a2"), None).unwrap();
+    a.update_unavailability(&AgentId::new("a2"), Some(window))
+        .unwrap();
+    assert_eq!(agents_of(&a.allocate(secs(3)).inverse_offers), ["a2"]);
+}
+
+#[test]
+fn a_deactivated_agent_is_not_offered_until_activated_again() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    agent(&mut a, "a2", "cpus:2;mem:256");
+    a.deactivate_agent(&AgentId::new("a1")).unwrap();
+    framework(&mut a, "f1", &["r"]);
+    assert_eq!(
+        describe(&a.allocate(secs(0)).offers),
+        ["f1@a2(r): cpus:2; mem:256"]
+    );
+    a.activate_agent(&AgentId::new("a1")).unwrap();
+    assert_eq!(
+        describe(&a.allocate(secs(1)).offers),
+        ["f1@a1(r): cpus:1; mem:128"]
+    );
+    a.deactivate_agent(&AgentId::new("a1")).unwrap();
+    a.remove_agent(&AgentId::new("a1")).unwrap();
+    assert!(a.activate_agent(&AgentId::new("a1")).is_err());
+}
+
+#[test]
 fn bad_events_are_typed_errors() {
     let mut a = allocator();
     agent(&mut a, "a1", "cpus:1;mem:128");
