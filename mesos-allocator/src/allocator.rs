@@ -12,7 +12,7 @@
 //! the agent is done. That lets a visit stop at the first eligible framework instead of sorting
 //! every framework for every agent.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -318,9 +318,9 @@ pub struct Allocator {
     /// apart from the agents' state so that listing a cycle's agents reads a few kilobytes
     /// rather than every agent's state.
     agent_active: Vec<bool>,
-    /// Agents with planned maintenance, by index: the only ones inverse offers come from, so
-    /// that a cycle does not read every agent to find them.
-    unavailable: BTreeSet<usize>,
+    /// Agents with planned maintenance, by index, sorted: the only ones inverse offers come
+    /// from, so that a cycle does not read every agent to find them.
+    unavailable: Vec<usize>,
     agent_index: FxHashMap<AgentId, usize>,
     frameworks: Vec<Option<FrameworkState>>,
     framework_index: FxHashMap<FrameworkId, usize>,
@@ -427,7 +427,7 @@ impl Allocator {
             options,
             agents: Vec::new(),
             agent_active: Vec::new(),
-            unavailable: BTreeSet::new(),
+            unavailable: Vec::new(),
             agent_index: FxHashMap::default(),
             frameworks: Vec::new(),
             framework_index: FxHashMap::default(),
@@ -868,7 +868,9 @@ impl Allocator {
         }
         self.agents[index] = None;
         self.agent_active[index] = false;
-        self.unavailable.remove(&index);
+        if let Ok(at) = self.unavailable.binary_search(&index) {
+            self.unavailable.remove(at);
+        }
         self.agent_index.remove(id);
         Ok(())
     }
@@ -912,10 +914,15 @@ impl Allocator {
         unavailability: Option<Unavailability>,
     ) -> Result<(), AllocatorError> {
         let index = self.agent(id)?;
-        if unavailability.is_some() {
-            self.unavailable.insert(index);
-        } else {
-            self.unavailable.remove(&index);
+        match (
+            self.unavailable.binary_search(&index),
+            unavailability.is_some(),
+        ) {
+            (Err(at), true) => self.unavailable.insert(at, index),
+            (Ok(at), false) => {
+                self.unavailable.remove(at);
+            }
+            _ => {}
         }
         let agent = self.agent_state_mut(index);
         agent.unavailability = unavailability;
