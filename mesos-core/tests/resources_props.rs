@@ -191,7 +191,13 @@ proptest! {
 
     #[test]
     fn a_bag_contains_itself_and_its_parts(a in bag(LOW)) {
+        // The same list (answered without a walk), and an equal bag built entry by entry.
         prop_assert!(a.contains(&a));
+        let mut rebuilt = Resources::new();
+        for r in a.iter() {
+            rebuilt += r;
+        }
+        prop_assert!(a.contains(&rebuilt) && rebuilt.contains(&a), "a = {}", a);
         prop_assert!((&a - &a).is_empty());
         for r in a.iter() {
             prop_assert!(a.contains_resource(r));

@@ -166,6 +166,14 @@ impl Resources {
 
     /// True when every entry of `other` fits in `self`.
     pub fn contains(&self, other: &Resources) -> bool {
+        // Every bag contains itself. Copies share their list, so a bag checked against a copy
+        // of itself (a decline filter against the agent's free bag it was declined from, which
+        // is the same list) needs no walk of the entries.
+        if let (Some(mine), Some(theirs)) = (&self.slots, &other.slots)
+            && Arc::ptr_eq(mine, theirs)
+        {
+            return true;
+        }
         other.entries().iter().all(|want| {
             self.entries().iter().any(|have| {
                 if want.resource.shared {
