@@ -1670,6 +1670,12 @@ impl Allocator {
     fn inverse_offers(&mut self) -> Vec<InverseOffer> {
         let mut out = Vec::new();
         for &index in &self.unavailable {
+            debug_assert!(
+                self.agents[index]
+                    .as_ref()
+                    .is_some_and(|a| a.unavailability.is_some()),
+                "agent {index} is listed as under maintenance but is not"
+            );
             let Some(agent) = self.agents[index].as_mut() else {
                 continue;
             };
@@ -1698,7 +1704,8 @@ struct PendingOffer {
     framework: usize,
     role: usize,
     resources: Resources,
-    /// A second handle to `resources` made before the cycle (see [`FreeBag`]), for the books.
+    /// A second handle to `resources`, made when the agent's free bag last changed (see
+    /// [`FreeBag`]), for the books.
     books_handle: Option<Resources>,
     /// The offer's scalar quantities when it is all unreserved, non-revocable and unshared
     /// (the agent's whole free bag), so that recording it need not walk its resources.

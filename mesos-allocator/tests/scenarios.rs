@@ -582,9 +582,22 @@ fn a_deactivated_agent_is_not_offered_until_activated_again() {
         describe(&a.allocate(secs(1)).offers),
         ["f1@a1(r): cpus:1; mem:128"]
     );
-    a.deactivate_agent(&AgentId::new("a1")).unwrap();
+    // Removed while active: later cycles do not visit it.
     a.remove_agent(&AgentId::new("a1")).unwrap();
     assert!(a.activate_agent(&AgentId::new("a1")).is_err());
+    a.recover_offered(
+        &FrameworkId::new("f1"),
+        &AgentId::new("a2"),
+        "r",
+        &res("cpus:2;mem:256"),
+        None,
+        secs(2),
+    )
+    .unwrap();
+    assert_eq!(
+        describe(&a.allocate(secs(3)).offers),
+        ["f1@a2(r): cpus:2; mem:256"]
+    );
 }
 
 #[test]

@@ -195,8 +195,11 @@ proptest! {
         prop_assert!(a.contains(&a));
         let mut rebuilt = Resources::new();
         for r in a.iter() {
-            rebuilt += r;
+            for _ in 0..a.shared_count(r).max(1) {
+                rebuilt += r;
+            }
         }
+        prop_assert_eq!(&rebuilt, &a);
         prop_assert!(a.contains(&rebuilt) && rebuilt.contains(&a), "a = {}", a);
         prop_assert!((&a - &a).is_empty());
         for r in a.iter() {
