@@ -868,9 +868,7 @@ impl Allocator {
         }
         self.agents[index] = None;
         self.agent_active[index] = false;
-        if let Ok(at) = self.unavailable.binary_search(&index) {
-            self.unavailable.remove(at);
-        }
+        self.list_under_maintenance(index, false);
         self.agent_index.remove(id);
         Ok(())
     }
@@ -914,20 +912,22 @@ impl Allocator {
         unavailability: Option<Unavailability>,
     ) -> Result<(), AllocatorError> {
         let index = self.agent(id)?;
-        match (
-            self.unavailable.binary_search(&index),
-            unavailability.is_some(),
-        ) {
+        self.list_under_maintenance(index, unavailability.is_some());
+        let agent = self.agent_state_mut(index);
+        agent.unavailability = unavailability;
+        agent.inverse_offered.clear();
+        Ok(())
+    }
+
+    /// Adds the agent to, or removes it from, the sorted list of agents under maintenance.
+    fn list_under_maintenance(&mut self, index: usize, listed: bool) {
+        match (self.unavailable.binary_search(&index), listed) {
             (Err(at), true) => self.unavailable.insert(at, index),
             (Ok(at), false) => {
                 self.unavailable.remove(at);
             }
             _ => {}
         }
-        let agent = self.agent_state_mut(index);
-        agent.unavailability = unavailability;
-        agent.inverse_offered.clear();
-        Ok(())
     }
 
     // ----- allocations -----
