@@ -24,6 +24,7 @@ use mesos_core::values::Scalar;
 
 use crate::free_bag::FreeBag;
 use crate::holdings::{Holding, HoldingKey, Holdings, sum_of};
+use crate::prefetch::prefetch;
 use crate::quantities::{Limits, Quantities};
 use crate::rng::SplitMix64;
 use crate::sorter::{self, ClientId, Sorter, Visit, visit_lowest_first};
@@ -1361,7 +1362,11 @@ impl Allocator {
             if i > 0 {
                 self.rng.shuffle(&mut candidates);
             }
-            for &agent in &candidates {
+            for (n, &agent) in candidates.iter().enumerate() {
+                if let Some(&ahead) = candidates.get(n + PREFETCH_AHEAD) {
+                    // The slot's address only: reading whether it is `Some` would wait for it.
+                    prefetch(&self.agents[ahead]);
+                }
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
                 if !pending.is_empty() {
                     self.agent_state_mut(agent).refresh_free();
@@ -1698,6 +1703,11 @@ impl Allocator {
         out
     }
 }
+
+/// How many agents ahead of the current one the cycle asks the processor to load (see
+/// [`prefetch`]): far enough that the load is done when the cycle gets there, near enough that
+/// the line is not evicted by the work in between.
+const PREFETCH_AHEAD: usize = 8;
 
 /// An offer decided on an agent, recorded once the agent is done.
 struct PendingOffer {

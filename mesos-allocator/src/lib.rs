@@ -6,6 +6,7 @@
 mod allocator;
 mod free_bag;
 mod holdings;
+mod prefetch;
 pub mod quantities;
 pub mod rng;
 pub mod sorter;
