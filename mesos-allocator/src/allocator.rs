@@ -22,6 +22,7 @@ use mesos_core::resources::{Resource, ResourceValue, Resources, SmolStr};
 use mesos_core::roles;
 use mesos_core::values::Scalar;
 
+use crate::filter_mask::FilterMask;
 use crate::free_bag::FreeBag;
 use crate::holdings::{Holding, HoldingKey, Holdings, sum_of};
 use crate::prefetch::prefetch;
@@ -267,6 +268,8 @@ struct AgentState {
     unavailability: Option<Unavailability>,
     /// Frameworks already sent an inverse offer for the current unavailability.
     inverse_offered: FxHashSet<usize>,
+    /// Frameworks that may hold a decline filter here (a superset; see [`FilterMask`]).
+    filtered_by: FilterMask,
 }
 
 impl AgentState {
@@ -338,6 +341,9 @@ pub struct Allocator {
     next_filter_expiry: Duration,
     /// The agents of the current cycle, in the order they are visited.
     candidates: Vec<usize>,
+    /// Decline filters removed since the agents' [`FilterMask`]s were last rebuilt: each may
+    /// have left a bit set that no filter backs.
+    filters_dropped: usize,
 }
 
 impl std::fmt::Debug for Allocator {
@@ -440,6 +446,7 @@ impl Allocator {
             totals_synced: true,
             next_filter_expiry: Duration::MAX,
             candidates: Vec::new(),
+            filters_dropped: 0,
         })
     }
 
@@ -661,7 +668,14 @@ impl Allocator {
         for role in roles {
             self.leave_role(index, role);
         }
+        let filters = self
+            .framework_state(index)
+            .filters
+            .values()
+            .map(Vec::len)
+            .sum();
         self.frameworks[index] = None;
+        self.note_filters_dropped(filters);
         self.framework_index.remove(id);
         Ok(())
     }
@@ -763,7 +777,15 @@ impl Allocator {
         for role in &targets {
             f.suppressed.remove(role);
         }
-        f.filters.retain(|(role, _), _| !targets.contains(role));
+        let mut dropped = 0;
+        f.filters.retain(|(role, _), list| {
+            let keep = !targets.contains(role);
+            if !keep {
+                dropped += list.len();
+            }
+            keep
+        });
+        self.note_filters_dropped(dropped);
         for role in targets {
             self.roles[role]
                 .framework_sorter
@@ -824,6 +846,7 @@ impl Allocator {
             has_gpu,
             unavailability: None,
             inverse_offered: FxHashSet::default(),
+            filtered_by: FilterMask::default(),
         }));
         self.agent_index.insert(id, index);
         for (framework, (_, resources)) in used_frameworks.into_iter().zip(used) {
@@ -1148,6 +1171,7 @@ impl Allocator {
                     until,
                 });
             }
+            self.agent_state_mut(a).filtered_by.add(f);
         }
         Ok(())
     }
@@ -1400,9 +1424,12 @@ impl Allocator {
     /// Forgets decline filters that have expired (Mesos removes each when its timer fires).
     fn drop_expired_filters(&mut self, now: Duration) {
         let mut next = Duration::MAX;
+        let mut dropped = 0;
         for f in self.frameworks.iter_mut().flatten() {
             f.filters.retain(|_, list| {
+                let before = list.len();
                 list.retain(|x| x.until > now);
+                dropped += before - list.len();
                 for x in list.iter() {
                     next = next.min(x.until);
                 }
@@ -1410,6 +1437,28 @@ impl Allocator {
             });
         }
         self.next_filter_expiry = next;
+        self.note_filters_dropped(dropped);
+    }
+
+    /// Counts filters removed, and rebuilds every agent's [`FilterMask`] from the filters left
+    /// once as many have gone as there are agents (so the rebuild's walk over the agents is
+    /// paid for by the drops, and stale bits never pile up for long).
+    fn note_filters_dropped(&mut self, count: usize) {
+        self.filters_dropped += count;
+        if self.filters_dropped < self.agents.len().max(64) {
+            return;
+        }
+        self.filters_dropped = 0;
+        for agent in self.agents.iter_mut().flatten() {
+            agent.filtered_by = FilterMask::default();
+        }
+        for (f, state) in self.frameworks.iter().enumerate() {
+            for &(_, a) in state.iter().flat_map(|s| s.filters.keys()) {
+                if let Some(agent) = self.agents[a].as_mut() {
+                    agent.filtered_by.add(f);
+                }
+            }
+        }
     }
 
     /// Records a fresh offer, already taken out of the agent's available resources, and returns
@@ -1452,7 +1501,9 @@ impl Allocator {
         } = self;
         let astate = agents[agent].as_mut().expect("candidate agents are live");
         let traits = AgentTraits {
+            index: agent,
             capabilities: astate.capabilities,
+            filtered_by: astate.filtered_by,
             has_gpu: astate.has_gpu,
             remote: astate.remote,
         };
@@ -1556,7 +1607,7 @@ impl Allocator {
                     && (whole_and_plain || !available.iter().any(|r| incapable(r) || r.shared))
                 {
                     if is_filtered(
-                        fstate, role_name, role, agent, &traits, available, cycle.now,
+                        fstate, framework, role_name, role, &traits, available, cycle.now,
                     ) {
                         return Visit::Continue;
                     }
@@ -1619,7 +1670,7 @@ impl Allocator {
                 };
                 if !min_allocatable_ok(options, fstate, role, &to_offer)
                     || is_filtered(
-                        fstate, role_name, role, agent, &traits, &to_offer, cycle.now,
+                        fstate, framework, role_name, role, &traits, &to_offer, cycle.now,
                     )
                 {
                     return Visit::Continue;
@@ -1725,9 +1776,12 @@ struct PendingOffer {
 /// The parts of an agent that decide eligibility, copied out of the borrowed state.
 #[derive(Debug, Clone, Copy)]
 struct AgentTraits {
+    /// The agent's index.
+    index: usize,
     capabilities: AgentCapabilities,
     has_gpu: bool,
     remote: bool,
+    filtered_by: FilterMask,
 }
 
 /// Per-cycle quota bookkeeping.
@@ -1805,23 +1859,27 @@ fn min_allocatable_ok_for(
 /// Implicit filters (agent capabilities) and the framework's decline filters.
 fn is_filtered(
     framework: &FrameworkState,
+    framework_index: usize,
     role_name: &str,
     role: usize,
-    agent: usize,
-    state: &AgentTraits,
+    agent: &AgentTraits,
     offer: &Resources,
     now: Duration,
 ) -> bool {
-    if framework.capabilities.multi_role && !state.capabilities.multi_role {
+    if framework.capabilities.multi_role && !agent.capabilities.multi_role {
         return true;
     }
-    if !state.capabilities.hierarchical_role && role_name.contains('/') {
+    if !agent.capabilities.hierarchical_role && role_name.contains('/') {
         return true;
     }
-    framework.filters.get(&(role, agent)).is_some_and(|list| {
-        list.iter()
-            .any(|f| f.until > now && f.resources.contains(offer))
-    })
+    agent.filtered_by.may_hold(framework_index)
+        && framework
+            .filters
+            .get(&(role, agent.index))
+            .is_some_and(|list| {
+                list.iter()
+                    .any(|f| f.until > now && f.resources.contains(offer))
+            })
 }
 
 /// GPU agents only for GPU-capable frameworks; remote agents only for region-aware ones.

@@ -4,6 +4,7 @@
 //! [`Allocator::allocate`] for decisions, passing the current time in.
 
 mod allocator;
+mod filter_mask;
 mod free_bag;
 mod holdings;
 mod prefetch;

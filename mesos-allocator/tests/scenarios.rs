@@ -332,6 +332,44 @@ fn suppress_stops_offers_and_revive_resumes_them_and_clears_filters() {
 }
 
 #[test]
+fn filters_survive_when_many_others_are_cleared() {
+    // Clearing as many filters as there are agents (at least 64) makes the allocator rebuild
+    // the per-agent summaries it checks before a framework's filters; the filters left must
+    // still hold afterwards.
+    let mut a = allocator();
+    for i in 0..64 {
+        agent(&mut a, &format!("a{i}"), "cpus:1;mem:128");
+    }
+    framework(&mut a, "keeper", &["r"]);
+    framework(&mut a, "churner", &["r"]);
+    // Two rounds: each framework declines every agent with a long filter.
+    for round in 0..2 {
+        let offers = a.allocate(secs(round)).offers;
+        assert_eq!(
+            offers.len(),
+            64,
+            "round {round}: every agent not yet declined by both"
+        );
+        decline_all(&mut a, &offers, Some(secs(1000)), secs(round));
+    }
+    assert_eq!(a.filter_count(), 128);
+    assert!(
+        a.allocate(secs(2)).offers.is_empty(),
+        "both filtered everywhere"
+    );
+    // Reviving one framework drops its 64 filters; the other's must hold.
+    a.revive(&FrameworkId::new("churner"), &[]).unwrap();
+    assert_eq!(a.filter_count(), 64);
+    let offers = a.allocate(secs(3)).offers;
+    assert_eq!(offers.len(), 64);
+    assert!(
+        offers.iter().all(|o| o.framework.as_str() == "churner"),
+        "{:?}",
+        describe(&offers)
+    );
+}
+
+#[test]
 fn revive_clears_unexpired_filters() {
     let mut a = allocator();
     agent(&mut a, "a1", "cpus:1;mem:128");
