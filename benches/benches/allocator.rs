@@ -7,6 +7,8 @@
 //! popped from a binary heap, with no filters, reservations or quota.
 //! `decline_offers/sorter/...`: the framework sorter's part of such a cycle alone (the lowest
 //! framework and one allocation per agent), to set against the floor.
+//! `decline_offers/mesos_ids/...`: round 0 at 10k x 1k with ids as long as a Mesos master
+//! assigns (`<uuid>-S42`), which offers share rather than copy inline.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -17,8 +19,9 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use mesos_allocator::quantities::Quantities;
 use mesos_allocator::sorter::{Sorter, TreeSorter, Visit};
 use mesos_benches::allocator::{
-    decline_all, decline_offers_cluster, decline_offers_free, decline_offers_total,
-    large_and_small_quota_cluster, update_allocation_cluster,
+    IdStyle, decline_all, decline_offers_cluster, decline_offers_cluster_named,
+    decline_offers_free, decline_offers_total, large_and_small_quota_cluster,
+    update_allocation_cluster,
 };
 use mesos_core::ids::FrameworkId;
 
@@ -47,6 +50,28 @@ fn decline_offers(c: &mut Criterion) {
                         }
                         let start = Instant::now();
                         let offers = black_box(a.allocate(now).offers);
+                        total += start.elapsed();
+                        assert_eq!(offers.len(), agents, "every agent is offered");
+                    }
+                    total
+                })
+            });
+        }
+        if (agents, frameworks) == (10_000, 1_000) {
+            // The same round 0 with ids as long as a Mesos master assigns: copying them into
+            // offers shares their text rather than copying it inline.
+            let id = BenchmarkId::new(
+                format!("mesos_ids/agents={agents},frameworks={frameworks}"),
+                "round=0",
+            );
+            group.bench_function(id, |b| {
+                b.iter_custom(|iterations| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let mut a =
+                            decline_offers_cluster_named(agents, frameworks, IdStyle::Mesos);
+                        let start = Instant::now();
+                        let offers = black_box(a.allocate(Duration::from_secs(1)).offers);
                         total += start.elapsed();
                         assert_eq!(offers.len(), agents, "every agent is offered");
                     }

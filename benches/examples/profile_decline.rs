@@ -1,14 +1,16 @@
 //! Runs DeclineOffers cycles in a loop for profiling:
-//! `cargo run --release -p mesos-benches --example profile_decline -- AGENTS FRAMEWORKS ROUNDS [SUPPRESSED_PERCENT] [refuse]`.
+//! `cargo run --release -p mesos-benches --example profile_decline -- AGENTS FRAMEWORKS ROUNDS [SUPPRESSED_PERCENT] [refuse|return] [mesos-ids]`.
 //!
-//! With the last argument `refuse` (the default), every offer is declined with an infinite
-//! filter, as in the benchmark; with `return`, offers are given back without a filter, so
-//! every round repeats round 0 on one cluster (a profile then shows the cycle, not the set-up).
+//! With `refuse` (the default), every offer is declined with an infinite filter, as in the
+//! benchmark; with `return`, offers are given back without a filter, so every round repeats
+//! round 0 on one cluster (a profile then shows the cycle, not the set-up). With `mesos-ids`,
+//! frameworks and agents get ids of the length a Mesos master assigns instead of short ones.
 
 use std::time::{Duration, Instant};
 
-use mesos_benches::allocator::{REFUSE_FOREVER, decline_offers_cluster, recover_all};
-use mesos_core::ids::FrameworkId;
+use mesos_benches::allocator::{
+    IdStyle, REFUSE_FOREVER, decline_offers_cluster_named, recover_all,
+};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -20,14 +22,18 @@ fn main() {
         args.get(1).copied().unwrap_or(1_000),
         args.get(2).copied().unwrap_or(10),
     );
+    let ids = if std::env::args().any(|a| a == "mesos-ids") {
+        IdStyle::Mesos
+    } else {
+        IdStyle::Short
+    };
     let start = Instant::now();
-    let mut a = decline_offers_cluster(agents, frameworks);
+    let mut a = decline_offers_cluster_named(agents, frameworks, ids);
     println!("setup {:?}", start.elapsed());
     let suppressed = args.get(3).copied().unwrap_or(0);
     let give_back = std::env::args().any(|a| a == "return");
     for f in 0..frameworks * suppressed / 100 {
-        a.suppress(&FrameworkId::new(format!("framework{f}")), &[])
-            .expect("known framework");
+        a.suppress(&ids.framework(f), &[]).expect("known framework");
     }
     let mut now = Duration::from_secs(1);
     for round in 0..=rounds {

@@ -80,15 +80,54 @@ pub mod allocator {
         format!("[{}]", list.join(","))
     }
 
+    /// How a scenario names its frameworks and agents.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum IdStyle {
+        /// `framework7`, `agent42`, as Mesos's own benchmarks name them: short enough to be
+        /// kept inline in the id.
+        Short,
+        /// What a Mesos master assigns: `<master uuid>-0007` and `<master uuid>-S42`. Too long
+        /// to be kept inline, so each copy into an offer shares the text.
+        Mesos,
+    }
+
+    impl IdStyle {
+        /// The master id a [`IdStyle::Mesos`] id starts with.
+        const MASTER: &'static str = "9d4b5c1e-8f2a-4e6b-a3c7-5f1d2e8b9a04";
+
+        /// The id of framework `i`.
+        pub fn framework(self, i: usize) -> FrameworkId {
+            match self {
+                IdStyle::Short => FrameworkId::new(format!("framework{i}")),
+                IdStyle::Mesos => FrameworkId::new(format!("{}-{i:04}", Self::MASTER)),
+            }
+        }
+
+        /// The id of agent `i`.
+        pub fn agent(self, i: usize) -> AgentId {
+            match self {
+                IdStyle::Short => AgentId::new(format!("agent{i}")),
+                IdStyle::Mesos => AgentId::new(format!("{}-S{i}", Self::MASTER)),
+            }
+        }
+    }
+
     /// A DeclineOffers cluster: `agents` agents of `cpus:24;mem:4096;disk:4096;ports:[31000-32000]`,
     /// `frameworks` frameworks in role `*`, and on each agent a used slice of
     /// `cpus:16;mem:2014;disk:1024` plus 16 ports held by one framework (round robin).
     pub fn decline_offers_cluster(agents: usize, frameworks: usize) -> Allocator {
+        decline_offers_cluster_named(agents, frameworks, IdStyle::Short)
+    }
+
+    /// [`decline_offers_cluster`] with ids in the given style.
+    pub fn decline_offers_cluster_named(
+        agents: usize,
+        frameworks: usize,
+        ids: IdStyle,
+    ) -> Allocator {
         let mut a = Allocator::new(AllocatorOptions::default()).expect("default options");
-        let ids: Vec<FrameworkId> = (0..frameworks)
-            .map(|i| FrameworkId::new(format!("framework{i}")))
-            .collect();
-        for id in &ids {
+        let framework_ids: Vec<FrameworkId> = (0..frameworks).map(|i| ids.framework(i)).collect();
+        for id in &framework_ids {
             let config = FrameworkConfig {
                 roles: vec!["*".into()],
                 ..Default::default()
@@ -99,9 +138,9 @@ pub mod allocator {
         let (total, used) = decline_offers_agent();
         let used = used.allocate("*");
         for i in 0..agents {
-            let holder = ids[i % frameworks].clone();
+            let holder = framework_ids[i % frameworks].clone();
             a.add_agent(
-                AgentId::new(format!("agent{i}")),
+                ids.agent(i),
                 AgentConfig {
                     total: total.clone(),
                     ..Default::default()

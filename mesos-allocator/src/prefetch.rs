@@ -14,21 +14,26 @@ const LINE: usize = 64;
 /// where no prefetch instruction is wired up.
 #[inline]
 pub(crate) fn prefetch<T>(value: &T) {
+    let start = std::ptr::from_ref(value).cast::<u8>();
+    let size = size_of::<T>();
+    // Every line holding a byte of `value`: one address per line from the start, and the last
+    // byte for a value that does not start at a line boundary.
+    for offset in (0..size).step_by(LINE).chain((size > 0).then(|| size - 1)) {
+        prefetch_address(start.wrapping_add(offset));
+    }
+}
+
+/// Hints that the cache line holding `address` will be read soon. Any address will do: a
+/// prefetch never faults, and one of memory the program does not own only wastes the hint.
+#[inline]
+pub(crate) fn prefetch_address(address: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start = std::ptr::from_ref(value).cast::<i8>();
-        let size = size_of::<T>();
-        // Every line holding a byte of `value`: one address per line from the start, and
-        // the last byte for a value that does not start at a line boundary.
-        let lines = (0..size).step_by(LINE).chain((size > 0).then(|| size - 1));
-        for offset in lines {
-            // SAFETY: a prefetch only hints at the cache: it does not fault, read into the
-            // program, or change its behaviour, whatever the address. The address is inside
-            // `value`, a live reference, in any case.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
-        }
+        // SAFETY: a prefetch only hints at the cache: it does not fault, read into the
+        // program, or change its behaviour, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(address.cast::<i8>()) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = address;
 }
