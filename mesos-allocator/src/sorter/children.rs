@@ -3,17 +3,20 @@
 //!
 //! Two patterns dominate. With whole agents offered to one framework each (Mesos's
 //! DeclineOffers), a visit stops at the first or second child and every allocation moves one
-//! child, usually to the back: a [`KeyHeap`] moves it cheaply and finds the first two children
-//! at once. With many roles at their quota limits (LargeAndSmallQuota), a visit skips
-//! thousands of children in a row: a B-tree walks them in order at constant cost per step,
-//! where a heap pays a logarithm per step. A node starts with a heap and turns to a B-tree the
-//! first time a visit walks more than [`LONG_WALK`] of its children; it starts over with a heap
-//! when the sorter rebuilds its keys. Both give the same order, so the choice never changes a
-//! decision.
+//! child, usually from the front to the back: a [`SortedRing`] does that with a comparison or
+//! two, and walks in order at a step per child, but other moves shift the keys in between. So
+//! a node keeps its children in a ring up to [`RING_MAX`] of them, and in a [`KeyHeap`] beyond
+//! (a move costs a logarithm, whatever its distance). With many roles at their quota limits
+//! (LargeAndSmallQuota), a visit skips thousands of children in a row: a B-tree walks them in
+//! order at constant cost per step, where a heap pays a logarithm per step, so a heap turns to
+//! a B-tree the first time a visit walks more than [`LONG_WALK`] of its children. A node starts
+//! over with a ring when the sorter rebuilds its keys. All give the same order, so the choice
+//! never changes a decision.
 
 use std::collections::BTreeSet;
 
 use super::heap::{KeyHeap, Slotted};
+use super::ring::SortedRing;
 
 /// Children walked in one visit beyond which a node's children move to a B-tree.
 #[cfg(not(test))]
@@ -22,21 +25,31 @@ pub(super) const LONG_WALK: usize = 16;
 #[cfg(test)]
 pub(super) const LONG_WALK: usize = 2;
 
+/// Children a ring holds before they move to a heap: a move in the ring shifts up to half of
+/// them (40 bytes each), a few microseconds at this size, where the common move is constant.
+#[cfg(not(test))]
+pub(super) const RING_MAX: usize = 2048;
+/// Tiny in tests, so that the sorter's property tests use rings, heaps and B-trees.
+#[cfg(test)]
+pub(super) const RING_MAX: usize = 3;
+
 #[derive(Debug, Clone)]
 pub(super) enum Children<K> {
+    Ring(SortedRing<K>),
     Heap(KeyHeap<K>),
     Tree(BTreeSet<K>),
 }
 
 impl<K> Default for Children<K> {
     fn default() -> Self {
-        Children::Heap(KeyHeap::default())
+        Children::Ring(SortedRing::default())
     }
 }
 
 impl<K: Slotted> Children<K> {
     pub(super) fn len(&self) -> usize {
         match self {
+            Children::Ring(r) => r.len(),
             Children::Heap(h) => h.len(),
             Children::Tree(t) => t.len(),
         }
@@ -46,7 +59,7 @@ impl<K: Slotted> Children<K> {
         self.len() == 0
     }
 
-    /// Empties the set, back to a heap.
+    /// Empties the set, back to a ring.
     pub(super) fn clear(&mut self) {
         *self = Children::default();
     }
@@ -54,6 +67,7 @@ impl<K: Slotted> Children<K> {
     /// The lowest key.
     pub(super) fn first(&self) -> Option<&K> {
         match self {
+            Children::Ring(r) => r.first(),
             Children::Heap(h) => h.first(),
             Children::Tree(t) => t.first(),
         }
@@ -62,6 +76,7 @@ impl<K: Slotted> Children<K> {
     /// Every key, in no particular order.
     pub(super) fn for_each_unordered(&self, f: impl FnMut(&K)) {
         match self {
+            Children::Ring(r) => r.iter().for_each(f),
             Children::Heap(h) => h.iter().for_each(f),
             Children::Tree(t) => t.iter().for_each(f),
         }
@@ -70,6 +85,12 @@ impl<K: Slotted> Children<K> {
     /// Adds `key`; `at` holds the positions a heap keeps by [`Slotted::slot`].
     pub(super) fn insert(&mut self, key: K, at: &mut [usize]) {
         match self {
+            Children::Ring(r) if r.len() < RING_MAX => r.insert(key),
+            Children::Ring(r) => {
+                // Past the ring's size: to a heap, whose positions the inserts set.
+                r.insert(key);
+                self.finish_bulk(at);
+            }
             Children::Heap(h) => h.insert(key, at),
             Children::Tree(t) => {
                 t.insert(key);
@@ -77,9 +98,33 @@ impl<K: Slotted> Children<K> {
         }
     }
 
+    /// Adds `key` as part of a bulk load into an emptied set, to be finished by
+    /// [`Children::finish_bulk`]; until then only the length and emptiness may be asked for.
+    pub(super) fn push_unsorted(&mut self, key: K, at: &mut [usize]) {
+        match self {
+            Children::Ring(r) => r.push_unsorted(key),
+            _ => self.insert(key, at),
+        }
+    }
+
+    /// Orders the keys of a bulk load, in a heap when they are too many for a ring.
+    pub(super) fn finish_bulk(&mut self, at: &mut [usize]) {
+        if let Children::Ring(r) = self {
+            r.sort();
+            if r.len() > RING_MAX {
+                let mut heap = KeyHeap::default();
+                for &k in r.iter() {
+                    heap.insert(k, at);
+                }
+                *self = Children::Heap(heap);
+            }
+        }
+    }
+
     /// Removes `key`; false when it is not here.
     pub(super) fn remove(&mut self, key: &K, at: &mut [usize]) -> bool {
         match self {
+            Children::Ring(r) => r.remove(key),
             Children::Heap(h) => h.remove(key, at),
             Children::Tree(t) => t.remove(key),
         }
@@ -88,6 +133,7 @@ impl<K: Slotted> Children<K> {
     /// Replaces `old` by `new` (same slot); false when `old` is not here.
     pub(super) fn replace(&mut self, old: &K, new: K, at: &mut [usize]) -> bool {
         match self {
+            Children::Ring(r) => r.replace(old, new),
             Children::Heap(h) => h.replace(old, new, at),
             Children::Tree(t) => t.remove(old) && t.insert(new),
         }
@@ -95,9 +141,11 @@ impl<K: Slotted> Children<K> {
 
     /// Calls `f` on each key in ascending order while it returns true. Returns whether `f`
     /// went through every key, and whether the walk was long enough that the children should
-    /// move to a B-tree ([`Children::settle_into_tree`]).
+    /// move to a B-tree ([`Children::settle_into_tree`]): never for a ring, which walks as
+    /// cheaply.
     pub(super) fn visit_in_order(&self, mut f: impl FnMut(&K) -> bool) -> (bool, bool) {
         match self {
+            Children::Ring(r) => (r.visit_in_order(f), false),
             Children::Heap(h) => {
                 let mut steps = 0;
                 let finished = h.visit_in_order(|k| {
@@ -110,7 +158,7 @@ impl<K: Slotted> Children<K> {
         }
     }
 
-    /// Moves the children into a B-tree, after a long walk.
+    /// Moves a heap's children into a B-tree, after a long walk.
     pub(super) fn settle_into_tree(&mut self) {
         if let Children::Heap(h) = self {
             *self = Children::Tree(h.iter().copied().collect());
@@ -131,6 +179,41 @@ mod tests {
         }
     }
 
+    fn walk(c: &Children<K>, limit: usize) -> (Vec<K>, (bool, bool)) {
+        let mut seen = Vec::new();
+        let result = c.visit_in_order(|k| {
+            seen.push(*k);
+            seen.len() < limit
+        });
+        (seen, result)
+    }
+
+    #[test]
+    fn a_ring_turns_to_a_heap_past_its_size_and_the_heap_keeps_the_order() {
+        let mut children = Children::default();
+        let mut at = vec![usize::MAX; 8];
+        for slot in 0..RING_MAX {
+            children.insert(K(10 * (RING_MAX - slot), slot), &mut at);
+        }
+        assert!(matches!(children, Children::Ring(_)));
+        let (ring_order, (finished, long)) = walk(&children, usize::MAX);
+        assert!(finished && !long, "a ring never asks for a tree");
+        children.insert(K(5, RING_MAX), &mut at);
+        assert!(matches!(children, Children::Heap(_)));
+        let (heap_order, _) = walk(&children, usize::MAX);
+        assert_eq!(heap_order[0], K(5, RING_MAX));
+        assert_eq!(heap_order[1..], ring_order[..]);
+        // The heap knows where each key from the ring is.
+        let lowest_from_ring = ring_order[0];
+        assert!(children.replace(&lowest_from_ring, K(99, lowest_from_ring.1), &mut at));
+        assert_eq!(
+            walk(&children, usize::MAX).0.last(),
+            Some(&K(99, lowest_from_ring.1))
+        );
+        assert!(children.remove(&K(99, lowest_from_ring.1), &mut at));
+        assert_eq!(children.len(), RING_MAX);
+    }
+
     #[test]
     fn a_long_walk_asks_for_a_tree_and_the_tree_keeps_the_order() {
         let mut children = Children::default();
@@ -138,14 +221,10 @@ mod tests {
         for slot in 0..40 {
             children.insert(K((slot * 7) % 40, slot), &mut at);
         }
-        let walk = |c: &Children<K>, limit: usize| {
-            let mut seen = Vec::new();
-            let result = c.visit_in_order(|k| {
-                seen.push(*k);
-                seen.len() < limit
-            });
-            (seen, result)
-        };
+        assert!(
+            matches!(children, Children::Heap(_)),
+            "40 children are past a ring's size"
+        );
         let (short, (finished, long)) = walk(&children, LONG_WALK);
         assert_eq!((short.len(), finished, long), (LONG_WALK, false, false));
         let (all, (finished, long)) = walk(&children, usize::MAX);
@@ -161,6 +240,6 @@ mod tests {
         assert!(children.remove(&K(99, moved.1), &mut at));
         assert_eq!(children.len(), 39);
         children.clear();
-        assert!(matches!(children, Children::Heap(_)) && children.is_empty());
+        assert!(matches!(children, Children::Ring(_)) && children.is_empty());
     }
 }

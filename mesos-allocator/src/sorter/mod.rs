@@ -9,6 +9,7 @@
 
 mod children;
 mod heap;
+mod ring;
 mod tree;
 
 pub use tree::TreeSorter;

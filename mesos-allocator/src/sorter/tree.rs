@@ -189,7 +189,7 @@ pub struct TreeSorter {
     free: Vec<usize>,
     clients: ClientLeaves,
     /// Each listed node's position in its parent's heap, by node index (unused, and out of
-    /// date, for children of a parent whose children are in a B-tree).
+    /// date, for children of a parent whose children are in a ring or a B-tree).
     positions: Vec<usize>,
     /// Nodes whose children the last visit walked far: they move to a B-tree after it.
     long_walks: Vec<usize>,
@@ -198,6 +198,8 @@ pub struct TreeSorter {
     total: Quantities,
     /// Keys are stale (totals, weights or path numbers changed); rebuilt before the next visit.
     dirty: bool,
+    /// Within [`TreeSorter::rebuild`]: children are loaded unordered and ordered at the end.
+    bulk_loading: bool,
     policy: Policy,
 }
 
@@ -263,6 +265,7 @@ impl TreeSorter {
             path_ranks: PathRanks::default(),
             total: Quantities::new(),
             dirty: false,
+            bulk_loading: false,
             policy,
         }
     }
@@ -369,8 +372,13 @@ impl TreeSorter {
             self.refresh_key(only, parent);
         }
         let key = self.key_of(i);
+        let bulk = self.bulk_loading;
         let (children, positions) = self.children_mut(parent);
-        children.insert(key, positions);
+        if bulk {
+            children.push_unsorted(key, positions);
+        } else {
+            children.insert(key, positions);
+        }
         self.node_mut(i).key = Some(key);
         if parent != ROOT && self.node(parent).key.is_none() {
             self.link(parent);
@@ -512,10 +520,19 @@ impl TreeSorter {
                 node.stale = false;
             }
         }
+        // Every node's children are loaded unordered, then ordered once each.
+        self.bulk_loading = true;
         for i in 1..self.nodes.len() {
             if self.nodes[i].is_some() {
                 self.link(i);
             }
+        }
+        self.bulk_loading = false;
+        let TreeSorter {
+            nodes, positions, ..
+        } = self;
+        for node in nodes.iter_mut().flatten() {
+            node.children.finish_bulk(positions);
         }
         self.dirty = false;
     }
