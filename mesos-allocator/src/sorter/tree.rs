@@ -53,6 +53,25 @@ impl Slotted for Key {
     }
 }
 
+/// The key of node `i` among its siblings, measured against `total`.
+fn key_for(node: &Node, i: usize, total: &Quantities, policy: &Policy) -> Key {
+    // A client's leaf sits under its path's node; like Mesos's virtual leaf `a/.` it has
+    // weight 1, and the path's weight applies where the path competes with its siblings.
+    let weight = node.weight;
+    let share = node.allocation.dominant_share(total);
+    let (rank, share) = match policy {
+        Policy::Drf | Policy::Random(_) => (0.0, share / weight),
+        Policy::StrictPriority => (-weight, share),
+    };
+    Key {
+        rank: ordered_bits(rank),
+        share: ordered_bits(share),
+        count: node.count,
+        path_rank: node.path_rank,
+        node: i,
+    }
+}
+
 /// Numbers that order like the paths they stand for: `a < b` as strings exactly when
 /// `rank(a) < rank(b)`. A new path takes a number between its neighbours'; when two neighbours
 /// leave no room, every path is renumbered (spaced evenly again) and the keys are rebuilt.
@@ -316,22 +335,7 @@ impl TreeSorter {
     }
 
     fn key_of(&self, i: usize) -> Key {
-        let node = self.node(i);
-        // A client's leaf sits under its path's node; like Mesos's virtual leaf `a/.` it has
-        // weight 1, and the path's weight applies where the path competes with its siblings.
-        let weight = node.weight;
-        let share = node.allocation.dominant_share(&self.total);
-        let (rank, share) = match self.policy {
-            Policy::Drf | Policy::Random(_) => (0.0, share / weight),
-            Policy::StrictPriority => (-weight, share),
-        };
-        Key {
-            rank: ordered_bits(rank),
-            share: ordered_bits(share),
-            count: node.count,
-            path_rank: node.path_rank,
-            node: i,
-        }
+        key_for(self.node(i), i, &self.total, &self.policy)
     }
 
     /// Whether a node belongs in its parent's ordered set: an active client, or a path with
@@ -467,24 +471,36 @@ impl TreeSorter {
             Some(path) if self.is_folded(path) => path,
             _ => leaf,
         };
+        // Runs for every offer: each node is looked up once or twice per level.
+        let TreeSorter {
+            nodes,
+            positions,
+            total,
+            policy,
+            dirty,
+            ..
+        } = self;
         while current != ROOT {
-            let Some(parent) = self.node(current).parent else {
+            let node = nodes[current].as_mut().expect("live node");
+            let Some(parent) = node.parent else {
                 break;
             };
-            let old = if self.dirty {
-                None
-            } else {
-                self.node_mut(current).key.take()
-            };
-            change(self.node_mut(current));
+            change(node);
+            let old = if *dirty { None } else { node.key };
             if let Some(old) = old {
-                if self.node(parent).children.len() == 1 {
-                    let node = self.node_mut(current);
-                    node.key = Some(old);
+                let alone = nodes[parent].as_ref().expect("live node").children.len() == 1;
+                let node = nodes[current].as_mut().expect("live node");
+                if alone {
                     node.stale = true;
                 } else {
-                    self.node_mut(current).key = Some(old);
-                    self.refresh_key(current, parent);
+                    let key = key_for(node, current, total, policy);
+                    node.key = Some(key);
+                    node.stale = false;
+                    nodes[parent]
+                        .as_mut()
+                        .expect("live node")
+                        .children
+                        .replace(&old, key, positions);
                 }
             }
             current = parent;
