@@ -1001,12 +1001,16 @@ impl Allocator {
         let state = &mut self.roles[role];
         if add {
             state.allocated_unreserved.add(unreserved);
-            state.allocated_reserved.add(reserved);
+            if !reserved.is_empty() {
+                state.allocated_reserved.add(reserved);
+            }
             state.framework_sorter.allocated(client_id(framework), q);
             self.role_sorter.allocated(client_id(role), q);
         } else {
             state.allocated_unreserved.subtract(unreserved);
-            state.allocated_reserved.subtract(reserved);
+            if !reserved.is_empty() {
+                state.allocated_reserved.subtract(reserved);
+            }
             state.framework_sorter.unallocated(client_id(framework), q);
             self.role_sorter.unallocated(client_id(role), q);
         }
@@ -1532,7 +1536,7 @@ impl Allocator {
             return;
         }
         // The summary describes `remaining` until the first offer on this agent changes it.
-        let free = &astate.free;
+        let free = &mut astate.free;
         let mut untouched = true;
         let mut offered_shared = Resources::new();
         let has_reservations = free.reserved;
@@ -1635,7 +1639,9 @@ impl Allocator {
                         role,
                         resources,
                         books_handle,
-                        plain_quantities: whole_and_plain.then(|| free.quantities.clone()),
+                        // Moved out: the summary is refreshed once the agent is done.
+                        plain_quantities: whole_and_plain
+                            .then(|| std::mem::take(&mut free.quantities)),
                     });
                     untouched = false;
                     for_role = None;
