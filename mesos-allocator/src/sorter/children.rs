@@ -59,9 +59,13 @@ impl<K: Slotted> Children<K> {
         self.len() == 0
     }
 
-    /// Empties the set, back to a ring.
+    /// Empties the set, back to a ring. A ring keeps its memory: a sorter's rebuild empties
+    /// and refills every node, most of them a ring of one.
     pub(super) fn clear(&mut self) {
-        *self = Children::default();
+        match self {
+            Children::Ring(r) => r.clear(),
+            _ => *self = Children::default(),
+        }
     }
 
     /// The lowest key.

@@ -57,6 +57,11 @@ impl<K: Ord + Copy> SortedRing<K> {
         self.keys.make_contiguous().sort_unstable();
     }
 
+    /// Removes every key, keeping the memory.
+    pub(super) fn clear(&mut self) {
+        self.keys.clear();
+    }
+
     /// Removes `key`; false when it is not here.
     pub(super) fn remove(&mut self, key: &K) -> bool {
         match self.find(key) {
