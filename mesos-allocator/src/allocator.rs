@@ -223,6 +223,8 @@ struct Filter {
 
 /// What the allocation loop needs to know about an agent's free resources, kept beside them
 /// so that the loop does not walk the resources (each a separate allocation) for every agent.
+/// (An offer of the whole agent moves `quantities` out; the summary is refreshed once the
+/// agent is done, and nothing reads it in between.)
 #[derive(Debug, Default)]
 struct FreeSummary {
     /// Scalar quantities of the free resources.
@@ -356,6 +358,8 @@ pub struct Allocator {
     /// Decline filters removed since the agents' [`FilterMask`]s were last rebuilt: each may
     /// have left a bit set that no filter backs.
     filters_dropped: usize,
+    /// Decline filters held, over all frameworks.
+    live_filters: usize,
 }
 
 impl std::fmt::Debug for Allocator {
@@ -459,6 +463,7 @@ impl Allocator {
             next_filter_expiry: Duration::MAX,
             candidates: Vec::new(),
             filters_dropped: 0,
+            live_filters: 0,
         })
     }
 
@@ -899,10 +904,18 @@ impl Allocator {
         self.remove_reservations(&total);
         self.cluster_total.subtract(&scalars(&total));
         self.totals_synced = false;
+        let mut dropped = 0;
         for f in self.frameworks.iter_mut().flatten() {
-            f.filters.retain(|(_, a), _| *a != index);
+            f.filters.retain(|(_, a), list| {
+                let keep = *a != index;
+                if !keep {
+                    dropped += list.len();
+                }
+                keep
+            });
         }
         self.agents[index] = None;
+        self.note_filters_dropped(dropped);
         self.agent_active[index] = false;
         self.list_under_maintenance(index, false);
         self.agent_index.remove(id);
@@ -1186,6 +1199,7 @@ impl Allocator {
                     resources: part,
                     until,
                 });
+                self.live_filters += 1;
             }
             self.agent_state_mut(a).filtered_by.add(f);
         }
@@ -1272,11 +1286,16 @@ impl Allocator {
 
     /// How many decline filters are held (expired ones are dropped at the next cycle).
     pub fn filter_count(&self) -> usize {
-        self.frameworks
-            .iter()
-            .flatten()
-            .map(|f| f.filters.values().map(Vec::len).sum::<usize>())
-            .sum()
+        debug_assert_eq!(
+            self.live_filters,
+            self.frameworks
+                .iter()
+                .flatten()
+                .map(|f| f.filters.values().map(Vec::len).sum::<usize>())
+                .sum::<usize>(),
+            "the count of filters held is kept with every filter filed and dropped"
+        );
+        self.live_filters
     }
 
     /// An agent's total.
@@ -1463,11 +1482,12 @@ impl Allocator {
     }
 
     /// Counts filters removed, and rebuilds every agent's [`FilterMask`] from the filters left
-    /// once as many have gone as there are agents (so the rebuild's walk over the agents is
-    /// paid for by the drops, and stale bits never pile up for long).
+    /// once as many have gone as the rebuild walks (agent slots or filters left, whichever is
+    /// more): its cost is paid for by the drops, and stale bits never pile up for long.
     fn note_filters_dropped(&mut self, count: usize) {
         self.filters_dropped += count;
-        if self.filters_dropped < self.agents.len().max(64) {
+        self.live_filters -= count;
+        if self.filters_dropped < self.agents.len().max(self.live_filters).max(64) {
             return;
         }
         self.filters_dropped = 0;

@@ -247,6 +247,14 @@ fn check(
                 prop_assert!(s.frameworks[f].2, "gpu offered to {}", o.framework);
             }
         }
+        // 6. Every refusal still in force is held as a filter (debug builds also check the
+        // allocator's running count of filters against its filters).
+        let in_force = refusals.iter().filter(|r| r.until > now).count();
+        prop_assert!(
+            a.filter_count() >= in_force,
+            "{} filters, {in_force} refusals in force",
+            a.filter_count()
+        );
         // 5. Filters are honoured until they expire (revive drops them from `refusals`).
         for f in refusals {
             if f.framework == o.framework && f.agent == o.agent && f.role == o.role && now < f.until

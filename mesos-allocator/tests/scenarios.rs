@@ -331,18 +331,15 @@ fn suppress_stops_offers_and_revive_resumes_them_and_clears_filters() {
     assert!(offers.is_empty());
 }
 
-#[test]
-fn filters_survive_when_many_others_are_cleared() {
-    // Clearing as many filters as there are agents (at least 64) makes the allocator rebuild
-    // the per-agent summaries it checks before a framework's filters; the filters left must
-    // still hold afterwards.
+/// 64 agents, each declined by two frameworks: `keeper` for 1000 s, `churner` for
+/// `churner_refuse` seconds (two cycles, at 0 and 1 s).
+fn keeper_and_churner(churner_refuse: u64) -> Allocator {
     let mut a = allocator();
     for i in 0..64 {
         agent(&mut a, &format!("a{i}"), "cpus:1;mem:128");
     }
     framework(&mut a, "keeper", &["r"]);
     framework(&mut a, "churner", &["r"]);
-    // Two rounds: each framework declines every agent with a long filter.
     for round in 0..2 {
         let offers = a.allocate(secs(round)).offers;
         assert_eq!(
@@ -350,23 +347,64 @@ fn filters_survive_when_many_others_are_cleared() {
             64,
             "round {round}: every agent not yet declined by both"
         );
-        decline_all(&mut a, &offers, Some(secs(1000)), secs(round));
+        for o in &offers {
+            let refuse = if o.framework.as_str() == "keeper" {
+                1000
+            } else {
+                churner_refuse
+            };
+            a.recover_offered(
+                &o.framework,
+                &o.agent,
+                &o.role,
+                &o.resources,
+                Some(secs(refuse)),
+                secs(round),
+            )
+            .unwrap();
+        }
     }
     assert_eq!(a.filter_count(), 128);
+    a
+}
+
+/// Whether every offer goes to the churner, every agent offered.
+fn all_to_the_churner(offers: &[Offer]) -> bool {
+    offers.len() == 64 && offers.iter().all(|o| o.framework.as_str() == "churner")
+}
+
+// Dropping as many filters as there are agents (at least 64) makes the allocator rebuild the
+// per-agent summaries it checks before a framework's filters; the filters left must hold, whether
+// the others went by revive, by expiry, or with their framework.
+
+#[test]
+fn filters_survive_when_many_others_are_revived_away() {
+    let mut a = keeper_and_churner(1000);
     assert!(
         a.allocate(secs(2)).offers.is_empty(),
         "both filtered everywhere"
     );
-    // Reviving one framework drops its 64 filters; the other's must hold.
     a.revive(&FrameworkId::new("churner"), &[]).unwrap();
     assert_eq!(a.filter_count(), 64);
     let offers = a.allocate(secs(3)).offers;
-    assert_eq!(offers.len(), 64);
-    assert!(
-        offers.iter().all(|o| o.framework.as_str() == "churner"),
-        "{:?}",
-        describe(&offers)
-    );
+    assert!(all_to_the_churner(&offers), "{:?}", describe(&offers));
+}
+
+#[test]
+fn filters_survive_when_many_others_expire() {
+    let mut a = keeper_and_churner(10);
+    let offers = a.allocate(secs(20)).offers;
+    assert_eq!(a.filter_count(), 64);
+    assert!(all_to_the_churner(&offers), "{:?}", describe(&offers));
+}
+
+#[test]
+fn filters_survive_when_many_others_go_with_their_framework() {
+    let mut a = keeper_and_churner(1000);
+    a.remove_framework(&FrameworkId::new("churner")).unwrap();
+    assert_eq!(a.filter_count(), 64);
+    let offers = a.allocate(secs(3)).offers;
+    assert!(offers.is_empty(), "{:?}", describe(&offers));
 }
 
 #[test]

@@ -3,8 +3,10 @@
 //! Each `/`-separated path segment is a node; a client is a leaf (named `.`) under the node of
 //! its path, so a role can hold frameworks and have subroles at the same time. Every node keeps
 //! its active children ordered by the policy's key ([`Children`]), so an allocation
-//! repositions only the nodes on one root-to-leaf path (O(depth · log n)), and a visit walks the
-//! tree in order and can stop after the first eligible client instead of sorting everyone.
+//! repositions only the nodes on one root-to-leaf path (per level, a pop and a push in the
+//! common case, at most a logarithm or a shift of part of a small node's children), and a visit
+//! walks the tree in order and can stop after the first eligible client instead of sorting
+//! everyone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -369,8 +371,10 @@ impl TreeSorter {
         let Some(parent) = self.node(i).parent else {
             return;
         };
-        // A lone sibling may carry a stale key; it must be ordered against the newcomer.
-        if let Some(only) = self.node(parent).children.first().map(|k| k.node)
+        // A lone sibling may carry a stale key; it must be ordered against the newcomer. (A
+        // rebuild clears every stale flag and loads children unordered: nothing to refresh.)
+        if !self.bulk_loading
+            && let Some(only) = self.node(parent).children.first().map(|k| k.node)
             && self.node(only).stale
         {
             self.refresh_key(only, parent);
@@ -509,6 +513,10 @@ impl TreeSorter {
 
     /// Replaces the key of listed node `i` in its parent's set by one computed afresh.
     fn refresh_key(&mut self, i: usize, parent: usize) {
+        debug_assert!(
+            !self.bulk_loading,
+            "a bulk-loaded set is searched before it is sorted"
+        );
         let key = self.key_of(i);
         let node = self.node_mut(i);
         node.stale = false;
