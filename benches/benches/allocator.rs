@@ -15,7 +15,8 @@ use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
+use mesos_allocator::Allocator;
 use mesos_allocator::quantities::Quantities;
 use mesos_allocator::sorter::{Sorter, TreeSorter, Visit};
 use mesos_benches::allocator::{
@@ -23,7 +24,6 @@ use mesos_benches::allocator::{
     decline_offers_free, decline_offers_total, large_and_small_quota_cluster,
     update_allocation_cluster,
 };
-use mesos_core::ids::FrameworkId;
 
 const GRID: &[(usize, usize)] = &[(1_000, 100), (5_000, 500), (10_000, 1_000), (20_000, 2_000)];
 const ROUNDS: &[usize] = &[0, 1, 10];
@@ -38,23 +38,9 @@ fn decline_offers(c: &mut Criterion) {
                 format!("round={round}"),
             );
             group.bench_function(id, |b| {
-                b.iter_custom(|iterations| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iterations {
-                        let mut a = decline_offers_cluster(agents, frameworks);
-                        let mut now = Duration::from_secs(1);
-                        for _ in 0..round {
-                            let offers = a.allocate(now).offers;
-                            decline_all(&mut a, &offers, now);
-                            now += Duration::from_secs(1);
-                        }
-                        let start = Instant::now();
-                        let offers = black_box(a.allocate(now).offers);
-                        total += start.elapsed();
-                        assert_eq!(offers.len(), agents, "every agent is offered");
-                    }
-                    total
-                })
+                time_decline_round(b, agents, round, || {
+                    decline_offers_cluster(agents, frameworks)
+                });
             });
         }
         if (agents, frameworks) == (10_000, 1_000) {
@@ -65,18 +51,9 @@ fn decline_offers(c: &mut Criterion) {
                 "round=0",
             );
             group.bench_function(id, |b| {
-                b.iter_custom(|iterations| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iterations {
-                        let mut a =
-                            decline_offers_cluster_named(agents, frameworks, IdStyle::Mesos);
-                        let start = Instant::now();
-                        let offers = black_box(a.allocate(Duration::from_secs(1)).offers);
-                        total += start.elapsed();
-                        assert_eq!(offers.len(), agents, "every agent is offered");
-                    }
-                    total
-                })
+                time_decline_round(b, agents, 0, || {
+                    decline_offers_cluster_named(agents, frameworks, IdStyle::Mesos)
+                });
             });
         }
         // Floor: one heap pass, no filters.
@@ -154,6 +131,33 @@ fn add_agents(c: &mut Criterion) {
     group.finish();
 }
 
+/// Times the cycle at `round` of DeclineOffers on a fresh cluster from `build` per iteration:
+/// the rounds before it are run, and every offer declined forever, untimed.
+fn time_decline_round(
+    b: &mut Bencher<'_>,
+    agents: usize,
+    round: usize,
+    build: impl Fn() -> Allocator,
+) {
+    b.iter_custom(|iterations| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iterations {
+            let mut a = build();
+            let mut now = Duration::from_secs(1);
+            for _ in 0..round {
+                let offers = a.allocate(now).offers;
+                decline_all(&mut a, &offers, now);
+                now += Duration::from_secs(1);
+            }
+            let start = Instant::now();
+            let offers = black_box(a.allocate(now).offers);
+            total += start.elapsed();
+            assert_eq!(offers.len(), agents, "every agent is offered");
+        }
+        total
+    });
+}
+
 /// SuppressOffers at 10k agents x 1k frameworks: one cycle with 99 % of the frameworks
 /// suppressed, next to one with all of them suppressed (the cost of the 1 % should be small).
 fn suppress_offers(c: &mut Criterion) {
@@ -168,7 +172,7 @@ fn suppress_offers(c: &mut Criterion) {
                 for _ in 0..iterations {
                     let mut a = decline_offers_cluster(agents, frameworks);
                     for f in 0..frameworks * suppressed_pct / 100 {
-                        a.suppress(&FrameworkId::new(format!("framework{f}")), &[])
+                        a.suppress(&IdStyle::Short.framework(f), &[])
                             .expect("known");
                     }
                     let start = Instant::now();

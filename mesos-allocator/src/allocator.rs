@@ -312,6 +312,26 @@ struct FrameworkState {
     filters: FxHashMap<(usize, usize), Vec<Filter>>,
 }
 
+impl FrameworkState {
+    /// How many decline filters the framework holds.
+    fn filter_count(&self) -> usize {
+        self.filters.values().map(Vec::len).sum()
+    }
+
+    /// Drops the filters for the (role, agent) pairs `gone` picks; returns how many.
+    fn drop_filters(&mut self, gone: impl Fn(usize, usize) -> bool) -> usize {
+        let mut dropped = 0;
+        self.filters.retain(|&(role, agent), list| {
+            let drop = gone(role, agent);
+            if drop {
+                dropped += list.len();
+            }
+            !drop
+        });
+        dropped
+    }
+}
+
 struct RoleState {
     name: SmolStr,
     frameworks: FxHashSet<usize>,
@@ -685,12 +705,7 @@ impl Allocator {
         for role in roles {
             self.leave_role(index, role);
         }
-        let filters = self
-            .framework_state(index)
-            .filters
-            .values()
-            .map(Vec::len)
-            .sum();
+        let filters = self.framework_state(index).filter_count();
         self.frameworks[index] = None;
         self.note_filters_dropped(filters);
         self.framework_index.remove(id);
@@ -794,14 +809,7 @@ impl Allocator {
         for role in &targets {
             f.suppressed.remove(role);
         }
-        let mut dropped = 0;
-        f.filters.retain(|(role, _), list| {
-            let keep = !targets.contains(role);
-            if !keep {
-                dropped += list.len();
-            }
-            keep
-        });
+        let dropped = f.drop_filters(|role, _| targets.contains(&role));
         self.note_filters_dropped(dropped);
         for role in targets {
             self.roles[role]
@@ -904,16 +912,12 @@ impl Allocator {
         self.remove_reservations(&total);
         self.cluster_total.subtract(&scalars(&total));
         self.totals_synced = false;
-        let mut dropped = 0;
-        for f in self.frameworks.iter_mut().flatten() {
-            f.filters.retain(|(_, a), list| {
-                let keep = *a != index;
-                if !keep {
-                    dropped += list.len();
-                }
-                keep
-            });
-        }
+        let dropped = self
+            .frameworks
+            .iter_mut()
+            .flatten()
+            .map(|f| f.drop_filters(|_, a| a == index))
+            .sum();
         self.agents[index] = None;
         self.note_filters_dropped(dropped);
         self.agent_active[index] = false;
@@ -1291,7 +1295,7 @@ impl Allocator {
             self.frameworks
                 .iter()
                 .flatten()
-                .map(|f| f.filters.values().map(Vec::len).sum::<usize>())
+                .map(FrameworkState::filter_count)
                 .sum::<usize>(),
             "the count of filters held is kept with every filter filed and dropped"
         );
