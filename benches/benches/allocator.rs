@@ -15,7 +15,7 @@ use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Bencher, BenchmarkId, Criterion, criterion_group};
 use mesos_allocator::Allocator;
 use mesos_allocator::quantities::Quantities;
 use mesos_allocator::sorter::{Sorter, TreeSorter, Visit};
@@ -24,6 +24,7 @@ use mesos_benches::allocator::{
     decline_offers_free, decline_offers_total, large_and_small_quota_cluster,
     update_allocation_cluster,
 };
+use mesos_master::heap_retention::retain_freed_memory;
 
 const GRID: &[(usize, usize)] = &[(1_000, 100), (5_000, 500), (10_000, 1_000), (20_000, 2_000)];
 const ROUNDS: &[usize] = &[0, 1, 10];
@@ -259,4 +260,14 @@ criterion_group!(
     large_and_small_quota,
     update_allocation
 );
-criterion_main!(benches);
+/// Runs the groups with the master's malloc settings ([`retain_freed_memory`]), so that a cycle
+/// is measured as the master runs it: each iteration drops a whole cluster, and with glibc's
+/// defaults the next cycle writes its offers into memory the kernel must fault in again.
+/// `MESOS_BENCH_DEFAULT_MALLOC=1` keeps glibc's defaults, to measure what the settings change.
+fn main() {
+    if std::env::var_os("MESOS_BENCH_DEFAULT_MALLOC").is_none() {
+        retain_freed_memory();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

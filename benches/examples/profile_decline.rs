@@ -5,6 +5,8 @@
 //! benchmark; with `return`, offers are given back without a filter, so every round repeats
 //! round 0 on one cluster (a profile then shows the cycle, not the set-up). With `mesos-ids`,
 //! frameworks and agents get ids of the length a Mesos master assigns instead of short ones.
+//! Each round also prints the page faults the cycle took (Linux). malloc is set up as the master
+//! sets it, unless `MESOS_BENCH_DEFAULT_MALLOC=1` (see `mesos_master::heap_retention`).
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,9 @@ use mesos_benches::allocator::{
 };
 
 fn main() {
+    if std::env::var_os("MESOS_BENCH_DEFAULT_MALLOC").is_none() {
+        mesos_master::heap_retention::retain_freed_memory();
+    }
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -37,15 +42,28 @@ fn main() {
     }
     let mut now = Duration::from_secs(1);
     for round in 0..=rounds {
+        let faults_before = minor_faults();
         let start = Instant::now();
         let offers = a.allocate(now).offers;
+        let elapsed = start.elapsed();
+        let faults = minor_faults().zip(faults_before).map_or_else(
+            || "?".to_string(),
+            |(after, before)| (after - before).to_string(),
+        );
         println!(
-            "round {round}: {} offers in {:?}",
+            "round {round}: {} offers in {elapsed:?}, {faults} page faults",
             offers.len(),
-            start.elapsed()
         );
         let refuse = (!give_back).then_some(REFUSE_FOREVER);
         recover_all(&mut a, &offers, refuse, now);
         now += Duration::from_secs(1);
     }
+}
+
+/// The process's minor page faults so far (field 10 of `/proc/self/stat`); `None` off Linux.
+fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split(' ').nth(7)?.parse().ok()
 }

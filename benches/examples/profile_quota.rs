@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use mesos_benches::allocator::large_and_small_quota_cluster;
 
 fn main() {
+    // As the master sets malloc up (see `mesos_master::heap_retention`).
+    mesos_master::heap_retention::retain_freed_memory();
     let start = Instant::now();
     let mut a = large_and_small_quota_cluster(2_500, 500);
     println!(

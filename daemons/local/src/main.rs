@@ -87,6 +87,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The master in this process keeps freed memory as the mesos-master binary does.
+    if !mesos_master::heap_retention::retain_freed_memory() {
+        tracing::debug!("malloc thresholds left at their defaults (not glibc)");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -19,6 +19,7 @@
 pub mod bench_support;
 pub mod codec;
 pub mod flags;
+pub mod heap_retention;
 mod http;
 mod json_out;
 mod link;

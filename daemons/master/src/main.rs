@@ -18,6 +18,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Before any thread starts: see heap_retention for why a master keeps freed memory.
+    if !mesos_master::heap_retention::retain_freed_memory() {
+        tracing::debug!("malloc thresholds left at their defaults (not glibc)");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -1,0 +1,76 @@
+//! Keeps the memory the process frees for its own reuse instead of handing it back to the
+//! kernel at once.
+//!
+//! glibc's malloc gives the top of its heap back to the kernel as soon as more than 128 KiB is
+//! free there, and serves a block larger than a moving threshold (from 128 KiB) with a mapping
+//! of its own that `free` unmaps. Either way the next large block is fresh memory, and the
+//! kernel faults it in and zeroes it page by page on first touch. An allocation cycle that
+//! offers 10,000 agents writes its ~0.8 MB list of offers into such memory when the heap was
+//! just trimmed: ~220 page faults, about a quarter of the cycle on this project's benchmark
+//! machine (benches/README.md). With the settings below, blocks up to 32 MiB come from the
+//! heap, and up to 256 MiB of free heap top is kept, so a master whose agents, frameworks or
+//! offers shrink reuses that memory rather than faulting it in again.
+
+/// Heap blocks up to this size are served from the heap rather than from their own mapping
+/// (the ceiling glibc's own run-time adjustment of the threshold stops at on 64-bit targets).
+pub const MMAP_THRESHOLD_BYTES: i32 = 32 << 20;
+/// Free memory at the top of the heap is given back to the kernel only beyond this much.
+pub const TRIM_THRESHOLD_BYTES: i32 = 256 << 20;
+
+/// Applies the settings above to the process's malloc; true when it took them (glibc on
+/// Linux), false elsewhere. Call it once, early in `main`.
+pub fn retain_freed_memory() -> bool {
+    set_thresholds(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn set_thresholds(mmap: i32, trim: i32) -> bool {
+    // SAFETY: `mallopt` only changes two tuning parameters of glibc's allocator, which it
+    // reads under its own lock; no memory is handed over and no invariant of ours depends on
+    // them. It returns 1 on success and 0 for a value out of range.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, mmap) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, trim) == 1
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_thresholds(_mmap: i32, _trim: i32) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The process's minor page faults so far (field 10 of `/proc/self/stat`).
+    fn minor_faults() -> u64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("procfs");
+        let after_name = &stat[stat.rfind(')').expect("command name") + 2..];
+        after_name
+            .split(' ')
+            .nth(7)
+            .and_then(|f| f.parse().ok())
+            .expect("minflt field")
+    }
+
+    /// Writes every page of a fresh 8 MiB block, drops it, and returns the faults taken.
+    fn faults_of_a_touched_block() -> u64 {
+        let before = minor_faults();
+        let block = std::hint::black_box(vec![1u8; 8 << 20]);
+        drop(block);
+        minor_faults() - before
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn freed_blocks_are_reused_without_faulting_them_in_again() {
+        assert!(retain_freed_memory(), "glibc refused a threshold");
+        faults_of_a_touched_block();
+        // 8 MiB is 2,048 pages; had the block gone back to the kernel, every one would fault
+        // again. Other tests allocate in this process meanwhile, hence some slack.
+        let again = faults_of_a_touched_block();
+        assert!(again < 256, "{again} page faults for a block just freed");
+    }
+}
