@@ -237,6 +237,13 @@ struct FreeSummary {
 }
 
 impl FreeSummary {
+    /// The summary of no resources, as [`FreeSummary::of`] gives it.
+    const NOTHING: FreeSummary = FreeSummary {
+        quantities: Quantities::new(),
+        reserved: false,
+        plain: true,
+    };
+
     fn of(free: &Resources) -> FreeSummary {
         let mut reserved = false;
         let mut plain = true;
@@ -278,6 +285,12 @@ impl AgentState {
     /// Brings the summary, and the spare handle an offer of the whole bag takes, up to date
     /// with `available`.
     fn refresh_free(&mut self) {
+        if self.available.is_empty() {
+            // The common case, after a whole-agent offer: no walk, and no spare to make (an
+            // empty bag's spare is empty).
+            self.free = FreeSummary::NOTHING;
+            return;
+        }
         self.free = FreeSummary::of(&self.available);
         self.available.make_spare();
     }
@@ -380,6 +393,19 @@ pub struct Allocator {
     filters_dropped: usize,
     /// Decline filters held, over all frameworks.
     live_filters: usize,
+    /// Within [`Allocator::allocate`].
+    in_cycle: bool,
+    /// The current cycle's allocations to the role sorter's only listed role, recorded with
+    /// one call when the cycle ends (see [`Allocator::account_quantities`]).
+    deferred_role_allocation: Option<DeferredAllocation>,
+}
+
+/// Allocations to one sorter client, summed, not yet told to its sorter.
+#[derive(Debug)]
+struct DeferredAllocation {
+    client: ClientId,
+    quantities: Quantities,
+    times: u64,
 }
 
 impl std::fmt::Debug for Allocator {
@@ -484,6 +510,8 @@ impl Allocator {
             candidates: Vec::new(),
             filters_dropped: 0,
             live_filters: 0,
+            in_cycle: false,
+            deferred_role_allocation: None,
         })
     }
 
@@ -1006,6 +1034,12 @@ impl Allocator {
 
     /// [`Allocator::account`] with the quantities already split: all scalars, the unreserved
     /// non-revocable ones, and the reserved ones.
+    ///
+    /// In a cycle, an allocation to the role sorter's only listed role is summed rather than
+    /// told to the role sorter, which learns the sum from [`Allocator::record_deferred`] when
+    /// the cycle ends: with one role listed there is no order among roles to keep, so the
+    /// role sorter is not asked for one until then, and the sum (amounts and number of
+    /// allocations) leaves it as the single updates would.
     fn account_quantities(
         &mut self,
         role: usize,
@@ -1022,7 +1056,21 @@ impl Allocator {
                 state.allocated_reserved.add(reserved);
             }
             state.framework_sorter.allocated(client_id(framework), q);
-            self.role_sorter.allocated(client_id(role), q);
+            let client = client_id(role);
+            match &mut self.deferred_role_allocation {
+                Some(deferred) if deferred.client == client => {
+                    deferred.quantities.add(q);
+                    deferred.times += 1;
+                }
+                None if self.in_cycle && self.role_sorter.sole_listed() == Some(client) => {
+                    self.deferred_role_allocation = Some(DeferredAllocation {
+                        client,
+                        quantities: q.clone(),
+                        times: 1,
+                    });
+                }
+                _ => self.role_sorter.allocated(client, q),
+            }
         } else {
             state.allocated_unreserved.subtract(unreserved);
             if !reserved.is_empty() {
@@ -1415,6 +1463,7 @@ impl Allocator {
 
         let mut offers: Vec<Offer> = Vec::with_capacity(candidates.len());
         let mut pending: Vec<PendingOffer> = Vec::new();
+        self.in_cycle = true;
         // Stage 1 only runs while some guarantee is unmet.
         let stages: &[Stage] = if !any_unmet {
             &[Stage::Everything]
@@ -1453,6 +1502,8 @@ impl Allocator {
                 }
             }
         }
+        self.in_cycle = false;
+        self.record_deferred();
         self.candidates = candidates;
         let offers = if stages.len() > 1 {
             merge_offers(offers)
@@ -1463,6 +1514,15 @@ impl Allocator {
         Allocation {
             offers,
             inverse_offers,
+        }
+    }
+
+    /// Tells the role sorter the allocations of the cycle summed by
+    /// [`Allocator::account_quantities`].
+    fn record_deferred(&mut self) {
+        if let Some(deferred) = self.deferred_role_allocation.take() {
+            self.role_sorter
+                .allocated_times(deferred.client, &deferred.quantities, deferred.times);
         }
     }
 

@@ -221,10 +221,15 @@ impl Quantities {
     /// The dominant share of `self` relative to `total`: the largest `self[name] / total[name]`
     /// over the names in `total`.
     pub fn dominant_share(&self, total: &Quantities) -> f64 {
+        // Amounts are never negative, so an absent amount (zero) gives a zero share; only a
+        // kind absent from the total is left out. Written without branches on the amounts,
+        // as this runs once per offer, and shares are never NaN, so a plain comparison takes
+        // the larger.
         let mut share = 0.0f64;
         for (a, t) in self.known.iter().zip(total.known) {
-            if *a > 0 && t > 0 {
-                share = share.max(*a as f64 / t as f64);
+            let s = *a as f64 / t.max(1) as f64;
+            if t > 0 && s > share {
+                share = s;
             }
         }
         if !self.other.is_empty() {

@@ -127,6 +127,30 @@ fn drf_gives_the_next_agent_to_the_role_with_the_lowest_share() {
     );
 }
 
+/// While one role is listed, its allocations reach the role sorter only when the cycle ends:
+/// a role that joins later must still find them there.
+#[test]
+fn a_role_joining_later_sees_the_allocations_made_while_another_was_alone() {
+    let mut a = allocator();
+    framework(&mut a, "fa", &["a"]);
+    agent(&mut a, "a1", "cpus:2;mem:1024");
+    agent(&mut a, "a2", "cpus:2;mem:1024");
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(offers.len(), 2, "the lone role is offered both agents");
+    let a2 = offers
+        .iter()
+        .find(|o| o.agent == AgentId::new("a2"))
+        .unwrap();
+    decline_all(&mut a, std::slice::from_ref(a2), None, secs(0));
+    framework(&mut a, "fb", &["b"]);
+    // Role a holds half the cluster, role b nothing: b goes first (had a's allocations been
+    // lost, the tie would go to a by name).
+    assert_eq!(
+        describe(&a.allocate(secs(1)).offers),
+        ["fb@a2(b): cpus:2; mem:1024"]
+    );
+}
+
 #[test]
 fn weights_scale_fair_shares() {
     let mut a = allocator();

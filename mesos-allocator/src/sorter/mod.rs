@@ -44,6 +44,21 @@ pub trait Sorter {
     fn set_weight(&mut self, path: &str, weight: f64);
     /// Records resources allocated to a client.
     fn allocated(&mut self, client: ClientId, quantities: &Quantities);
+    /// Records `times` allocations to a client at once, `quantities` being their sum: leaves
+    /// the sorter as `times` calls of [`Sorter::allocated`] with those parts would. The
+    /// allocator sums a cycle's allocations to the role sorter's only listed role and records
+    /// them this way when the cycle ends. The default records the sum as one allocation and
+    /// the others as allocations of nothing, for sorters that count allocations.
+    fn allocated_times(&mut self, client: ClientId, quantities: &Quantities, times: u64) {
+        if times == 0 {
+            return;
+        }
+        self.allocated(client, quantities);
+        let nothing = Quantities::new();
+        for _ in 1..times {
+            self.allocated(client, &nothing);
+        }
+    }
     /// Records resources a client gave back.
     fn unallocated(&mut self, client: ClientId, quantities: &Quantities);
     /// Sets the pool that shares are measured against (the cluster's total).

@@ -75,6 +75,13 @@ impl<K: Ord + Copy> SortedRing<K> {
 
     /// Replaces `old` by `new`; false when `old` is not here.
     pub(super) fn replace(&mut self, old: &K, new: K) -> bool {
+        // The DeclineOffers move, checked with two comparisons before any index arithmetic:
+        // the lowest key, now the highest, goes from the front to the back.
+        if self.keys.front() == Some(old) && self.keys.back().is_some_and(|last| *last < new) {
+            self.keys.pop_front();
+            self.keys.push_back(new);
+            return true;
+        }
         let Some(i) = self.find(old) else {
             return false;
         };

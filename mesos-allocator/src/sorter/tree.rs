@@ -8,6 +8,7 @@
 //! walks the tree in order and can stop after the first eligible client instead of sorting
 //! everyone.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
@@ -222,6 +223,12 @@ pub struct TreeSorter {
     /// Within [`TreeSorter::rebuild`]: children are loaded unordered and ordered at the end.
     bulk_loading: bool,
     policy: Policy,
+    /// [`Sorter::sole_listed`]'s answer, once asked (`None` until then). Which clients are
+    /// listed, and whether keys are due for a rebuild, change only through the `&mut` methods
+    /// other than `allocated` and `unallocated`, which forget it; an allocation only reorders
+    /// siblings. The cycle asks the role sorter for every agent, and most often the answer
+    /// stays the same all cycle.
+    sole_answer: Cell<Option<Option<ClientId>>>,
 }
 
 const ROOT: usize = 0;
@@ -288,6 +295,7 @@ impl TreeSorter {
             dirty: false,
             bulk_loading: false,
             policy,
+            sole_answer: Cell::new(None),
         }
     }
 
@@ -667,6 +675,7 @@ impl TreeSorter {
 
 impl Sorter for TreeSorter {
     fn add_client(&mut self, client: ClientId, path: &str) {
+        self.sole_answer.set(None);
         if self.clients.get(client).is_some() {
             return;
         }
@@ -688,6 +697,7 @@ impl Sorter for TreeSorter {
     }
 
     fn remove_client(&mut self, client: ClientId) {
+        self.sole_answer.set(None);
         let Some(leaf) = self.clients.remove(client) else {
             return;
         };
@@ -702,6 +712,7 @@ impl Sorter for TreeSorter {
     }
 
     fn set_active(&mut self, client: ClientId, active: bool) {
+        self.sole_answer.set(None);
         let Some(leaf) = self.clients.get(client) else {
             return;
         };
@@ -716,6 +727,7 @@ impl Sorter for TreeSorter {
     }
 
     fn set_weight(&mut self, path: &str, weight: f64) {
+        self.sole_answer.set(None);
         self.weights.insert(path.to_string(), weight);
         for node in self.nodes.iter_mut().flatten() {
             if node.client.is_none() && &*node.path == path {
@@ -734,6 +746,15 @@ impl Sorter for TreeSorter {
         }
     }
 
+    fn allocated_times(&mut self, client: ClientId, quantities: &Quantities, times: u64) {
+        if let Some(leaf) = self.clients.get(client) {
+            self.update_allocation(leaf, |n| {
+                n.allocation.add(quantities);
+                n.count += times;
+            });
+        }
+    }
+
     fn unallocated(&mut self, client: ClientId, quantities: &Quantities) {
         if let Some(leaf) = self.clients.get(client) {
             self.update_allocation(leaf, |n| n.allocation.subtract(quantities));
@@ -741,6 +762,7 @@ impl Sorter for TreeSorter {
     }
 
     fn set_total(&mut self, total: &Quantities) {
+        self.sole_answer.set(None);
         if self.total != *total {
             self.total = total.clone();
             self.dirty = true;
@@ -748,7 +770,12 @@ impl Sorter for TreeSorter {
     }
 
     fn sole_listed(&self) -> Option<ClientId> {
-        self.lowest_without_walk(true)
+        if let Some(known) = self.sole_answer.get() {
+            return known;
+        }
+        let sole = self.lowest_without_walk(true);
+        self.sole_answer.set(Some(sole));
+        sole
     }
 
     fn first_listed(&self) -> Option<ClientId> {
@@ -756,6 +783,7 @@ impl Sorter for TreeSorter {
     }
 
     fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit) {
+        self.sole_answer.set(None);
         if self.dirty {
             self.rebuild();
         }
@@ -1193,6 +1221,13 @@ mod tests {
                     // either not known or the right one.
                     let first = sorter.first_listed();
                     proptest::prop_assert!(first.is_none() || first == expected.first().copied());
+                    let sole = sorter.sole_listed();
+                    proptest::prop_assert!(
+                        sole.is_none() || (expected.len() == 1 && sole == Some(expected[0])),
+                        "sole_listed {:?} before the visit, order {:?}",
+                        sole,
+                        expected
+                    );
                     proptest::prop_assert_eq!(sorter.order(), expected.clone());
                     proptest::prop_assert_eq!(sorter.first_listed(), expected.first().copied());
                     // After a visit the keys are fresh: a lone listed client is known without
@@ -1208,6 +1243,60 @@ mod tests {
             proptest::prop_assert_eq!(sorter.order(), expected);
             check_path_ranks(&sorter);
         }
+    }
+
+    /// Same share, so the number of allocations decides: a sum recorded as three allocations
+    /// must count three, or `a` (fewer counted, and first by path) would go first.
+    #[test]
+    fn allocations_recorded_at_once_count_as_many() {
+        let one_by_one = {
+            let mut s = sorter_with(&["a", "b"]);
+            for _ in 0..3 {
+                s.allocated(0, &q("cpus:1"));
+            }
+            s.allocated(1, &q("cpus:3"));
+            s.order()
+        };
+        let at_once = {
+            let mut s = sorter_with(&["a", "b"]);
+            s.allocated_times(0, &q("cpus:3"), 3);
+            s.allocated(1, &q("cpus:3"));
+            s.order()
+        };
+        assert_eq!(one_by_one, vec![1, 0], "b has fewer allocations");
+        assert_eq!(at_once, one_by_one);
+    }
+
+    /// A sorter that keeps every `allocated` call, for the trait's default `allocated_times`.
+    #[derive(Default)]
+    struct Recording(Vec<(ClientId, Quantities)>);
+
+    impl Sorter for Recording {
+        fn add_client(&mut self, _: ClientId, _: &str) {}
+        fn remove_client(&mut self, _: ClientId) {}
+        fn set_active(&mut self, _: ClientId, _: bool) {}
+        fn set_weight(&mut self, _: &str, _: f64) {}
+        fn allocated(&mut self, client: ClientId, quantities: &Quantities) {
+            self.0.push((client, quantities.clone()));
+        }
+        fn unallocated(&mut self, _: ClientId, _: &Quantities) {}
+        fn set_total(&mut self, _: &Quantities) {}
+        fn visit(&mut self, _: &mut dyn FnMut(ClientId) -> Visit) {}
+    }
+
+    #[test]
+    fn the_default_records_the_sum_once_and_counts_the_rest_as_nothing() {
+        let mut s = Recording::default();
+        s.allocated_times(7, &q("cpus:3;mem:30"), 3);
+        s.allocated_times(8, &q("cpus:1"), 0);
+        assert_eq!(
+            s.0,
+            vec![
+                (7, q("cpus:3;mem:30")),
+                (7, Quantities::new()),
+                (7, Quantities::new())
+            ]
+        );
     }
 
     /// The numbered paths are exactly those of the live path nodes, and numbers increase with
