@@ -184,9 +184,30 @@ impl Quantities {
 
     /// Adds `other`.
     pub fn add(&mut self, other: &Quantities) {
-        for (mine, theirs) in self.known.iter_mut().zip(other.known) {
-            *mine = mine.saturating_add(theirs);
+        // Both sides are never negative, so a sum below zero is an overflow: the four sums
+        // are made without a check each (this runs for every offer, several times), and
+        // redone saturating in the case that never happens with real amounts.
+        let mut sums = [0i64; 4];
+        for (sum, (mine, theirs)) in sums.iter_mut().zip(self.known.iter().zip(&other.known)) {
+            *sum = mine.wrapping_add(*theirs);
         }
+        if sums.iter().fold(0, |any, s| any | s) < 0 {
+            for (mine, theirs) in self.known.iter_mut().zip(other.known) {
+                *mine = mine.saturating_add(theirs);
+            }
+        } else {
+            self.known = sums;
+        }
+        if !other.other.is_empty() {
+            self.add_others(other);
+        }
+    }
+
+    /// [`Quantities::add`] for the names outside the fixed slots: apart, so that the common
+    /// case needs few registers (and so saves few).
+    #[cold]
+    #[inline(never)]
+    fn add_others(&mut self, other: &Quantities) {
         for (n, m) in &other.other {
             self.add_milli(n.as_str(), *m);
         }
@@ -212,10 +233,18 @@ impl Quantities {
     /// True when every amount of `other` is at most the same amount here.
     pub fn contains(&self, other: &Quantities) -> bool {
         self.known.iter().zip(other.known).all(|(a, b)| *a >= b)
-            && other
-                .other
-                .iter()
-                .all(|(n, m)| self.get_milli(n.as_str()) >= *m)
+            && (other.other.is_empty() || self.contains_others(other))
+    }
+
+    /// [`Quantities::contains`] for the names outside the fixed slots, apart like
+    /// [`Quantities::add_others`].
+    #[cold]
+    #[inline(never)]
+    fn contains_others(&self, other: &Quantities) -> bool {
+        other
+            .other
+            .iter()
+            .all(|(n, m)| self.get_milli(n.as_str()) >= *m)
     }
 
     /// The dominant share of `self` relative to `total`: the largest `self[name] / total[name]`
@@ -233,11 +262,21 @@ impl Quantities {
             }
         }
         if !self.other.is_empty() {
-            for (n, t) in &total.other {
-                let a = self.get_milli(n.as_str());
-                if a > 0 {
-                    share = share.max(a as f64 / *t as f64);
-                }
+            share = share.max(self.dominant_share_of_others(total));
+        }
+        share
+    }
+
+    /// [`Quantities::dominant_share`] over the names outside the fixed slots, apart like
+    /// [`Quantities::add_others`].
+    #[cold]
+    #[inline(never)]
+    fn dominant_share_of_others(&self, total: &Quantities) -> f64 {
+        let mut share = 0.0f64;
+        for (n, t) in &total.other {
+            let a = self.get_milli(n.as_str());
+            if a > 0 {
+                share = share.max(a as f64 / *t as f64);
             }
         }
         share
@@ -341,6 +380,23 @@ mod tests {
         assert_eq!(limits.minus(&a).get("cpus"), Some(Scalar::from_units(1)));
         assert_eq!(limits.minus(&total).get("cpus"), Some(Scalar::ZERO));
         assert_eq!(limits.get("mem"), None);
+    }
+
+    #[test]
+    fn sums_saturate_and_custom_names_add_up() {
+        let mut q = Quantities::parse("cpus:1;zz:1").unwrap();
+        q.add(&Quantities::parse("mem:2;zz:2;aa:1").unwrap());
+        assert_eq!(q.to_string(), "aa:1;cpus:1;mem:2;zz:3");
+        let total = Quantities::parse("cpus:100;zz:4").unwrap();
+        assert_eq!(q.dominant_share(&total), 0.75, "zz dominates");
+        assert!(q.contains(&Quantities::parse("zz:3;aa:1").unwrap()));
+        assert!(!q.contains(&Quantities::parse("zz:3;aa:2").unwrap()));
+        // An overflowing sum stops at the largest amount, and the other slots still add.
+        let mut big = Quantities::new();
+        big.known[0] = i64::MAX - 1;
+        big.add(&Quantities::parse("cpus:1;mem:1").unwrap());
+        assert_eq!(big.known[0], i64::MAX);
+        assert_eq!(big.get("mem"), Scalar::from_units(1));
     }
 
     #[test]
