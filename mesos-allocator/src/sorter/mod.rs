@@ -91,9 +91,8 @@ pub trait Sorter {
 /// where the sorter can name the client: its only listed client, or its first, after which the
 /// others are visited (skipping it) only when `f` asks for more. The allocation cycle visits
 /// roles and each role's frameworks this way for every agent, and most agents go whole to the
-/// first client. Generic in `f` so that those direct calls can be inlined (the cycle's
-/// callbacks capture much, and a call through a `dyn` pointer saves and restores it all).
-pub fn visit_lowest_first<F: FnMut(ClientId) -> Visit>(sorter: &mut dyn Sorter, f: &mut F) {
+/// first client.
+pub fn visit_lowest_first(sorter: &mut dyn Sorter, f: &mut dyn FnMut(ClientId) -> Visit) {
     if let Some(sole) = sorter.sole_listed() {
         f(sole);
         return;
