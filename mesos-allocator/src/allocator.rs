@@ -223,8 +223,8 @@ struct Filter {
 
 /// What the allocation loop needs to know about an agent's free resources, kept beside them
 /// so that the loop does not walk the resources (each a separate allocation) for every agent.
-/// (An offer of the whole agent moves `quantities` out; the summary is refreshed once the
-/// agent is done, and nothing reads it in between.)
+/// (Until the agent is done the summary describes its bag as it was: an offer of the whole
+/// bag takes `quantities` out when it is recorded, and then the summary is refreshed.)
 #[derive(Debug, Default)]
 struct FreeSummary {
     /// Scalar quantities of the free resources.
@@ -1486,8 +1486,8 @@ impl Allocator {
                     state.prefetch_id();
                 }
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
-                if !pending.is_empty() {
-                    self.agent_state_mut(agent).refresh_free();
+                if pending.is_empty() {
+                    continue;
                 }
                 for p in pending.drain(..) {
                     // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
@@ -1500,6 +1500,7 @@ impl Allocator {
                         resources,
                     });
                 }
+                self.agent_state_mut(agent).refresh_free();
             }
         }
         self.in_cycle = false;
@@ -1575,12 +1576,14 @@ impl Allocator {
             role,
             resources,
             books_handle,
-            plain_quantities,
+            whole_and_plain,
         } = offer;
-        match plain_quantities {
+        if whole_and_plain {
             // Unreserved and not revocable: all of it counts towards quota.
-            Some(q) => self.account_quantities(role, framework, &q, &q, &Quantities::new(), true),
-            None => self.account(role, framework, &resources, true),
+            let q = std::mem::take(&mut self.agent_state_mut(agent).free.quantities);
+            self.account_quantities(role, framework, &q, &q, &Quantities::new(), true);
+        } else {
+            self.account(role, framework, &resources, true);
         }
         self.agent_state_mut(agent)
             .by_framework
@@ -1723,9 +1726,7 @@ impl Allocator {
                         role,
                         resources,
                         books_handle,
-                        // Moved out: the summary is refreshed once the agent is done.
-                        plain_quantities: whole_and_plain
-                            .then(|| std::mem::take(&mut free.quantities)),
+                        whole_and_plain,
                     });
                     untouched = false;
                     for_role = None;
@@ -1816,7 +1817,7 @@ impl Allocator {
                     role,
                     resources: to_offer,
                     books_handle: None,
-                    plain_quantities: None,
+                    whole_and_plain: false,
                 });
                 if remaining.is_empty() || (stage == Stage::Guarantees && !cycle.unmet[role]) {
                     return Visit::Stop;
@@ -1877,9 +1878,10 @@ struct PendingOffer {
     /// A second handle to `resources`, made when the agent's free bag last changed (see
     /// [`FreeBag`]), for the books.
     books_handle: Option<Resources>,
-    /// The offer's scalar quantities when it is all unreserved, non-revocable and unshared
-    /// (the agent's whole free bag), so that recording it need not walk its resources.
-    plain_quantities: Option<Quantities>,
+    /// The offer is the agent's whole free bag, all unreserved, non-revocable and unshared:
+    /// its scalar quantities are the agent's free summary's, left in place until the agent is
+    /// done, so that recording it need not walk its resources.
+    whole_and_plain: bool,
 }
 
 /// The parts of an agent that decide eligibility, copied out of the borrowed state.
