@@ -29,7 +29,9 @@
 //! - `set_total(quantities)` with the cluster's total, before a cycle after it changed.
 //! - `visit(f)` once per agent: call `f` with active clients, best first, until it returns
 //!   [`Visit::Stop`]. The order is a snapshot for that agent; updates for what the agent gave out
-//!   arrive through `allocated` before the next agent's visit.
+//!   arrive through `allocated` before the next agent's visit (unless the sorter answers
+//!   `sole_listed`, which this one does not: then they may arrive summed, through
+//!   `allocated_times`, when the cycle ends).
 //!
 //! A sorter must be `Send`. Install it before adding roles, or rely on `set_role_sorter`
 //! replaying the current roles, weights and allocations into it.

@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 use mesos_benches::allocator::large_and_small_quota_cluster;
 
 fn main() {
-    // As the master sets malloc up (see `mesos_master::heap_retention`).
-    mesos_master::heap_retention::retain_freed_memory();
+    // As the master sets malloc up (see `mesos_master::heap_retention`), unless
+    // `MESOS_BENCH_DEFAULT_MALLOC=1`.
+    if std::env::var_os("MESOS_BENCH_DEFAULT_MALLOC").is_none() {
+        mesos_master::heap_retention::retain_freed_memory();
+    }
     let start = Instant::now();
     let mut a = large_and_small_quota_cluster(2_500, 500);
     println!(

@@ -1490,7 +1490,8 @@ impl Allocator {
                     continue;
                 }
                 for p in pending.drain(..) {
-                    // Sorter updates land after the agent, as Mesos's sorted snapshot implies.
+                    // Sorter updates land after the agent, as Mesos's sorted snapshot implies
+                    // (the role sorter's at the end of the cycle while it lists one role).
                     let (framework, role) = (p.framework, p.role);
                     let resources = self.track_offer(agent, p);
                     offers.push(Offer {

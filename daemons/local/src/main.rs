@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         .init();
     // The master in this process keeps freed memory as the mesos-master binary does.
     if !mesos_master::heap_retention::retain_freed_memory() {
-        tracing::debug!("malloc thresholds left at their defaults (not glibc)");
+        tracing::debug!("malloc thresholds not (all) applied: not 64-bit glibc");
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -9,7 +9,9 @@
 //! just trimmed: ~220 page faults, about a quarter of the cycle on this project's benchmark
 //! machine (benches/README.md). With the settings below, blocks up to 32 MiB come from the
 //! heap, and up to 256 MiB of free heap top is kept, so a master whose agents, frameworks or
-//! offers shrink reuses that memory rather than faulting it in again.
+//! offers shrink reuses that memory rather than faulting it in again. (That is the main
+//! arena's heap; threads that allocate in arenas of their own, at most 64 MiB each, still
+//! lose an arena heap that becomes wholly free.)
 
 /// Heap blocks up to this size are served from the heap rather than from their own mapping
 /// (the ceiling glibc's own run-time adjustment of the threshold stops at on 64-bit targets).
@@ -17,8 +19,8 @@ pub const MMAP_THRESHOLD_BYTES: i32 = 32 << 20;
 /// Free memory at the top of the heap is given back to the kernel only beyond this much.
 pub const TRIM_THRESHOLD_BYTES: i32 = 256 << 20;
 
-/// Applies the settings above to the process's malloc; true when it took them (glibc on
-/// Linux), false elsewhere. Call it once, early in `main`.
+/// Applies the settings above to the process's malloc; true when it took both (glibc on
+/// 64-bit Linux), false elsewhere. Call it once, early in `main`.
 pub fn retain_freed_memory() -> bool {
     set_thresholds(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
 }
@@ -28,11 +30,15 @@ pub fn retain_freed_memory() -> bool {
 fn set_thresholds(mmap: i32, trim: i32) -> bool {
     // SAFETY: `mallopt` only changes two tuning parameters of glibc's allocator, which it
     // reads under its own lock; no memory is handed over and no invariant of ours depends on
-    // them. It returns 1 on success and 0 for a value out of range.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, mmap) == 1
-            && libc::mallopt(libc::M_TRIM_THRESHOLD, trim) == 1
-    }
+    // them. It returns 1 on success and 0 for a value out of range; each is set even if the
+    // other is refused.
+    let (mmap_set, trim_set) = unsafe {
+        (
+            libc::mallopt(libc::M_MMAP_THRESHOLD, mmap),
+            libc::mallopt(libc::M_TRIM_THRESHOLD, trim),
+        )
+    };
+    mmap_set == 1 && trim_set == 1
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -69,8 +75,12 @@ mod tests {
         assert!(retain_freed_memory(), "glibc refused a threshold");
         faults_of_a_touched_block();
         // 8 MiB is 2,048 pages; had the block gone back to the kernel, every one would fault
-        // again. Other tests allocate in this process meanwhile, hence some slack.
-        let again = faults_of_a_touched_block();
-        assert!(again < 256, "{again} page faults for a block just freed");
+        // again. The count is the whole process's and other tests run meanwhile, so the
+        // fewest of three tries is taken, with some slack.
+        let again = (0..3).map(|_| faults_of_a_touched_block()).min();
+        assert!(
+            again.is_some_and(|f| f < 256),
+            "{again:?} page faults for a block just freed"
+        );
     }
 }

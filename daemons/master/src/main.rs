@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         .init();
     // Before any thread starts: see heap_retention for why a master keeps freed memory.
     if !mesos_master::heap_retention::retain_freed_memory() {
-        tracing::debug!("malloc thresholds left at their defaults (not glibc)");
+        tracing::debug!("malloc thresholds not (all) applied: not 64-bit glibc");
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

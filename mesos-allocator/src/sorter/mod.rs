@@ -44,11 +44,12 @@ pub trait Sorter {
     fn set_weight(&mut self, path: &str, weight: f64);
     /// Records resources allocated to a client.
     fn allocated(&mut self, client: ClientId, quantities: &Quantities);
-    /// Records `times` allocations to a client at once, `quantities` being their sum: leaves
-    /// the sorter as `times` calls of [`Sorter::allocated`] with those parts would. The
-    /// allocator sums a cycle's allocations to the role sorter's only listed role and records
-    /// them this way when the cycle ends. The default records the sum as one allocation and
-    /// the others as allocations of nothing, for sorters that count allocations.
+    /// Records `times` allocations to a client at once, `quantities` being their sum: should
+    /// leave the sorter as `times` calls of [`Sorter::allocated`] with those parts would. The
+    /// allocator sums a cycle's allocations to the role sorter's only listed role (see
+    /// [`Sorter::sole_listed`]) and records them this way when the cycle ends. The default
+    /// records the sum as one allocation and the others as allocations of nothing: right for a
+    /// sorter that adds amounts and counts every call; override it otherwise.
     fn allocated_times(&mut self, client: ClientId, quantities: &Quantities, times: u64) {
         if times == 0 {
             return;
@@ -66,7 +67,10 @@ pub trait Sorter {
     /// Calls `f` for each active client in order until it returns [`Visit::Stop`].
     fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit);
     /// The only client a visit would call, when the sorter knows without a walk that there is
-    /// exactly one; `None` is always a correct answer (the caller then visits).
+    /// exactly one; `None` is always a correct answer (the caller then visits). For the role
+    /// sorter, answering `Some` also lets the allocator hold back that role's allocations
+    /// until the cycle ends and record them with [`Sorter::allocated_times`]: with one role
+    /// listed there is no order among roles to keep.
     fn sole_listed(&self) -> Option<ClientId> {
         None
     }

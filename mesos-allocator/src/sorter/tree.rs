@@ -225,8 +225,8 @@ pub struct TreeSorter {
     policy: Policy,
     /// [`Sorter::sole_listed`]'s answer, once asked (`None` until then). Which clients are
     /// listed, and whether keys are due for a rebuild, change only through the `&mut` methods
-    /// other than `allocated` and `unallocated`, which forget it; an allocation only reorders
-    /// siblings. The cycle asks the role sorter for every agent, and most often the answer
+    /// other than `allocated`, `allocated_times` and `unallocated`, which forget it; an
+    /// allocation only reorders siblings. The cycle asks the role sorter for every agent, and most often the answer
     /// stays the same all cycle.
     sole_answer: Cell<Option<Option<ClientId>>>,
 }
