@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mesos_benches::allocator::{
     IdStyle, REFUSE_FOREVER, decline_offers_cluster_named, recover_all,
 };
+use mesos_master::heap_retention::minor_page_faults;
 
 fn main() {
     if std::env::var_os("MESOS_BENCH_DEFAULT_MALLOC").is_none() {
@@ -42,11 +43,11 @@ fn main() {
     }
     let mut now = Duration::from_secs(1);
     for round in 0..=rounds {
-        let faults_before = minor_faults();
+        let faults_before = minor_page_faults();
         let start = Instant::now();
         let offers = a.allocate(now).offers;
         let elapsed = start.elapsed();
-        let faults = minor_faults().zip(faults_before).map_or_else(
+        let faults = minor_page_faults().zip(faults_before).map_or_else(
             || "?".to_string(),
             |(after, before)| (after - before).to_string(),
         );
@@ -58,12 +59,4 @@ fn main() {
         recover_all(&mut a, &offers, refuse, now);
         now += Duration::from_secs(1);
     }
-}
-
-/// The process's minor page faults so far (field 10 of `/proc/self/stat`); `None` off Linux.
-fn minor_faults() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    after_name.split(' ').nth(7)?.parse().ok()
 }

@@ -1624,7 +1624,7 @@ impl Allocator {
             return;
         }
         // The summary describes `remaining` until the first offer on this agent changes it.
-        let free = &mut astate.free;
+        let free = &astate.free;
         let mut untouched = true;
         let mut offered_shared = Resources::new();
         let has_reservations = free.reserved;

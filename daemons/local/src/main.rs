@@ -88,9 +88,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     // The master in this process keeps freed memory as the mesos-master binary does.
-    if !mesos_master::heap_retention::retain_freed_memory() {
-        tracing::debug!("malloc thresholds not (all) applied: not 64-bit glibc");
-    }
+    mesos_master::heap_retention::retain_freed_memory();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

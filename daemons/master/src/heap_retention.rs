@@ -20,9 +20,22 @@ pub const MMAP_THRESHOLD_BYTES: i32 = 32 << 20;
 pub const TRIM_THRESHOLD_BYTES: i32 = 256 << 20;
 
 /// Applies the settings above to the process's malloc; true when it took both (glibc on
-/// 64-bit Linux), false elsewhere. Call it once, early in `main`.
+/// 64-bit Linux), false elsewhere (logged at debug level). Call it once, early in `main`.
 pub fn retain_freed_memory() -> bool {
-    set_thresholds(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
+    let taken = set_thresholds(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES);
+    if !taken {
+        tracing::debug!("malloc thresholds not (all) applied: not 64-bit glibc");
+    }
+    taken
+}
+
+/// The process's minor page faults so far (field 10 of `/proc/self/stat`); `None` where
+/// there is no such file. What the settings above save shows here.
+pub fn minor_page_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split(' ').nth(7)?.parse().ok()
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -50,23 +63,12 @@ fn set_thresholds(_mmap: i32, _trim: i32) -> bool {
 mod tests {
     use super::*;
 
-    /// The process's minor page faults so far (field 10 of `/proc/self/stat`).
-    fn minor_faults() -> u64 {
-        let stat = std::fs::read_to_string("/proc/self/stat").expect("procfs");
-        let after_name = &stat[stat.rfind(')').expect("command name") + 2..];
-        after_name
-            .split(' ')
-            .nth(7)
-            .and_then(|f| f.parse().ok())
-            .expect("minflt field")
-    }
-
     /// Writes every page of a fresh 8 MiB block, drops it, and returns the faults taken.
     fn faults_of_a_touched_block() -> u64 {
-        let before = minor_faults();
+        let before = minor_page_faults().expect("procfs");
         let block = std::hint::black_box(vec![1u8; 8 << 20]);
         drop(block);
-        minor_faults() - before
+        minor_page_faults().expect("procfs") - before
     }
 
     #[test]

@@ -19,9 +19,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     // Before any thread starts: see heap_retention for why a master keeps freed memory.
-    if !mesos_master::heap_retention::retain_freed_memory() {
-        tracing::debug!("malloc thresholds not (all) applied: not 64-bit glibc");
-    }
+    mesos_master::heap_retention::retain_freed_memory();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -226,8 +226,8 @@ pub struct TreeSorter {
     /// [`Sorter::sole_listed`]'s answer, once asked (`None` until then). Which clients are
     /// listed, and whether keys are due for a rebuild, change only through the `&mut` methods
     /// other than `allocated`, `allocated_times` and `unallocated`, which forget it; an
-    /// allocation only reorders siblings. The cycle asks the role sorter for every agent, and most often the answer
-    /// stays the same all cycle.
+    /// allocation only reorders siblings. The cycle asks the role sorter for every agent, and
+    /// most often the answer stays the same all cycle.
     sole_answer: Cell<Option<Option<ClientId>>>,
 }
 
@@ -738,12 +738,7 @@ impl Sorter for TreeSorter {
     }
 
     fn allocated(&mut self, client: ClientId, quantities: &Quantities) {
-        if let Some(leaf) = self.clients.get(client) {
-            self.update_allocation(leaf, |n| {
-                n.allocation.add(quantities);
-                n.count += 1;
-            });
-        }
+        self.allocated_times(client, quantities, 1);
     }
 
     fn allocated_times(&mut self, client: ClientId, quantities: &Quantities, times: u64) {
