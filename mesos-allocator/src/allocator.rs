@@ -22,7 +22,7 @@ use mesos_core::resources::{Resource, ResourceValue, Resources, SmolStr};
 use mesos_core::roles;
 use mesos_core::values::Scalar;
 
-use crate::filter_mask::FilterMask;
+use crate::agent_filters::{AgentFilters, FilterOwner};
 use crate::free_bag::FreeBag;
 use crate::holdings::{Holding, HoldingKey, Holdings, sum_of};
 use crate::prefetch::{prefetch, prefetch_address};
@@ -214,13 +214,6 @@ pub struct Allocation {
     pub inverse_offers: Vec<InverseOffer>,
 }
 
-/// A declined offer's resources, refused until a time.
-#[derive(Debug, Clone)]
-struct Filter {
-    resources: Resources,
-    until: Duration,
-}
-
 /// What the allocation loop needs to know about an agent's free resources, kept beside them
 /// so that the loop does not walk the resources (each a separate allocation) for every agent.
 /// (Until the agent is done the summary describes its bag as it was: an offer of the whole
@@ -277,8 +270,8 @@ struct AgentState {
     unavailability: Option<Unavailability>,
     /// Frameworks already sent an inverse offer for the current unavailability.
     inverse_offered: FxHashSet<usize>,
-    /// Frameworks that may hold a decline filter here (a superset; see [`FilterMask`]).
-    filtered_by: FilterMask,
+    /// Decline filters refusing this agent's resources.
+    filters: AgentFilters,
 }
 
 impl AgentState {
@@ -321,28 +314,9 @@ struct FrameworkState {
     capabilities: FrameworkCapabilities,
     min_allocatable: FxHashMap<usize, Vec<Quantities>>,
     active: bool,
-    /// Offer filters by (role, agent).
-    filters: FxHashMap<(usize, usize), Vec<Filter>>,
-}
-
-impl FrameworkState {
-    /// How many decline filters the framework holds.
-    fn filter_count(&self) -> usize {
-        self.filters.values().map(Vec::len).sum()
-    }
-
-    /// Drops the filters for the (role, agent) pairs `gone` picks; returns how many.
-    fn drop_filters(&mut self, gone: impl Fn(usize, usize) -> bool) -> usize {
-        let mut dropped = 0;
-        self.filters.retain(|&(role, agent), list| {
-            let drop = gone(role, agent);
-            if drop {
-                dropped += list.len();
-            }
-            !drop
-        });
-        dropped
-    }
+    /// How many decline filters the framework holds on each agent where it holds any (the
+    /// filters themselves are kept with the agents: see [`AgentFilters`]).
+    filtered_agents: FxHashMap<usize, usize>,
 }
 
 struct RoleState {
@@ -388,9 +362,6 @@ pub struct Allocator {
     next_filter_expiry: Duration,
     /// The agents of the current cycle, in the order they are visited.
     candidates: Vec<usize>,
-    /// Decline filters removed since the agents' [`FilterMask`]s were last rebuilt: each may
-    /// have left a bit set that no filter backs.
-    filters_dropped: usize,
     /// Decline filters held, over all frameworks.
     live_filters: usize,
     /// Within [`Allocator::allocate`].
@@ -508,7 +479,6 @@ impl Allocator {
             totals_synced: true,
             next_filter_expiry: Duration::MAX,
             candidates: Vec::new(),
-            filters_dropped: 0,
             live_filters: 0,
             in_cycle: false,
             deferred_role_allocation: None,
@@ -642,7 +612,7 @@ impl Allocator {
             capabilities: config.capabilities,
             min_allocatable,
             active,
-            filters: FxHashMap::default(),
+            filtered_agents: FxHashMap::default(),
         }));
         self.framework_index.insert(id, index);
         for &role in &role_ids {
@@ -733,9 +703,8 @@ impl Allocator {
         for role in roles {
             self.leave_role(index, role);
         }
-        let filters = self.framework_state(index).filter_count();
+        self.drop_filters_of(index, |_| true);
         self.frameworks[index] = None;
-        self.note_filters_dropped(filters);
         self.framework_index.remove(id);
         Ok(())
     }
@@ -837,8 +806,7 @@ impl Allocator {
         for role in &targets {
             f.suppressed.remove(role);
         }
-        let dropped = f.drop_filters(|role, _| targets.contains(&role));
-        self.note_filters_dropped(dropped);
+        self.drop_filters_of(index, |role| targets.contains(&role));
         for role in targets {
             self.roles[role]
                 .framework_sorter
@@ -899,7 +867,7 @@ impl Allocator {
             has_gpu,
             unavailability: None,
             inverse_offered: FxHashSet::default(),
-            filtered_by: FilterMask::default(),
+            filters: AgentFilters::default(),
         }));
         self.agent_index.insert(id, index);
         for (framework, (_, resources)) in used_frameworks.into_iter().zip(used) {
@@ -940,14 +908,8 @@ impl Allocator {
         self.remove_reservations(&total);
         self.cluster_total.subtract(&scalars(&total));
         self.totals_synced = false;
-        let dropped = self
-            .frameworks
-            .iter_mut()
-            .flatten()
-            .map(|f| f.drop_filters(|_, a| a == index))
-            .sum();
+        self.drop_filters_at(index, |_, _| true);
         self.agents[index] = None;
-        self.note_filters_dropped(dropped);
         self.agent_active[index] = false;
         self.list_under_maintenance(index, false);
         self.agent_index.remove(id);
@@ -1245,15 +1207,17 @@ impl Allocator {
             let refuse = refuse.min(MAX_REFUSE);
             let until = now.checked_add(refuse).unwrap_or(Duration::MAX);
             self.next_filter_expiry = self.next_filter_expiry.min(until);
-            let filters = &mut self.frameworks[f].as_mut().expect("live").filters;
-            for (r, part) in parts {
-                filters.entry((r, a)).or_default().push(Filter {
-                    resources: part,
-                    until,
-                });
-                self.live_filters += 1;
+            *self.frameworks[f]
+                .as_mut()
+                .expect("live")
+                .filtered_agents
+                .entry(a)
+                .or_default() += parts.len();
+            self.live_filters += parts.len();
+            let filters = &mut self.agent_state_mut(a).filters;
+            for (role, part) in parts {
+                filters.add(FilterOwner { framework: f, role }, part, until);
             }
-            self.agent_state_mut(a).filtered_by.add(f);
         }
         Ok(())
     }
@@ -1340,12 +1304,21 @@ impl Allocator {
     pub fn filter_count(&self) -> usize {
         debug_assert_eq!(
             self.live_filters,
+            self.agents
+                .iter()
+                .flatten()
+                .map(|a| a.filters.len())
+                .sum::<usize>(),
+            "the count of filters held is kept with every filter filed and dropped"
+        );
+        debug_assert_eq!(
+            self.live_filters,
             self.frameworks
                 .iter()
                 .flatten()
-                .map(FrameworkState::filter_count)
+                .flat_map(|f| f.filtered_agents.values())
                 .sum::<usize>(),
-            "the count of filters held is kept with every filter filed and dropped"
+            "each framework counts its filters on each agent"
         );
         self.live_filters
     }
@@ -1484,6 +1457,7 @@ impl Allocator {
                     && let Some(state) = self.agents[ahead].as_ref()
                 {
                     state.prefetch_id();
+                    state.filters.prefetch();
                 }
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
                 if pending.is_empty() {
@@ -1531,41 +1505,52 @@ impl Allocator {
     /// Forgets decline filters that have expired (Mesos removes each when its timer fires).
     fn drop_expired_filters(&mut self, now: Duration) {
         let mut next = Duration::MAX;
-        let mut dropped = 0;
-        for f in self.frameworks.iter_mut().flatten() {
-            f.filters.retain(|_, list| {
-                let before = list.len();
-                list.retain(|x| x.until > now);
-                dropped += before - list.len();
-                for x in list.iter() {
-                    next = next.min(x.until);
-                }
-                !list.is_empty()
-            });
+        for a in 0..self.agents.len() {
+            if self.agents[a].as_ref().is_some_and(|s| s.filters.len() > 0) {
+                self.drop_filters_at(a, |_, until| until <= now);
+                let left = self.agent_state(a).filters.next_expiry();
+                next = next.min(left);
+            }
         }
         self.next_filter_expiry = next;
-        self.note_filters_dropped(dropped);
     }
 
-    /// Counts filters removed, and rebuilds every agent's [`FilterMask`] from the filters left
-    /// once as many have gone as the rebuild walks (agent slots or filters left, whichever is
-    /// more): its cost is paid for by the drops, and stale bits never pile up for long.
-    fn note_filters_dropped(&mut self, count: usize) {
-        self.filters_dropped += count;
-        self.live_filters -= count;
-        if self.filters_dropped < self.agents.len().max(self.live_filters).max(64) {
+    /// Drops the filters on agent `agent` that `drop` picks (by owner and expiry), keeping the
+    /// frameworks' counts of them.
+    fn drop_filters_at(&mut self, agent: usize, drop: impl FnMut(FilterOwner, Duration) -> bool) {
+        let Allocator {
+            agents,
+            frameworks,
+            live_filters,
+            ..
+        } = self;
+        let Some(state) = agents[agent].as_mut() else {
             return;
-        }
-        self.filters_dropped = 0;
-        for agent in self.agents.iter_mut().flatten() {
-            agent.filtered_by = FilterMask::default();
-        }
-        for (f, state) in self.frameworks.iter().enumerate() {
-            for &(_, a) in state.iter().flat_map(|s| s.filters.keys()) {
-                if let Some(agent) = self.agents[a].as_mut() {
-                    agent.filtered_by.add(f);
+        };
+        *live_filters -= state.filters.drop_where(drop, |owner| {
+            if let Some(f) = frameworks[owner.framework].as_mut()
+                && let Some(count) = f.filtered_agents.get_mut(&agent)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    f.filtered_agents.remove(&agent);
                 }
             }
+        });
+    }
+
+    /// Drops framework `framework`'s filters for the roles `for_role` picks, on every agent.
+    fn drop_filters_of(&mut self, framework: usize, for_role: impl Fn(usize) -> bool) {
+        let agents: Vec<usize> = self
+            .framework_state(framework)
+            .filtered_agents
+            .keys()
+            .copied()
+            .collect();
+        for agent in agents {
+            self.drop_filters_at(agent, |owner, _| {
+                owner.framework == framework && for_role(owner.role)
+            });
         }
     }
 
@@ -1611,9 +1596,7 @@ impl Allocator {
         } = self;
         let astate = agents[agent].as_mut().expect("candidate agents are live");
         let traits = AgentTraits {
-            index: agent,
             capabilities: astate.capabilities,
-            filtered_by: astate.filtered_by,
             has_gpu: astate.has_gpu,
             remote: astate.remote,
         };
@@ -1625,6 +1608,7 @@ impl Allocator {
         }
         // The summary describes `remaining` until the first offer on this agent changes it.
         let free = &astate.free;
+        let filters = &astate.filters;
         let mut untouched = true;
         let mut offered_shared = Resources::new();
         let has_reservations = free.reserved;
@@ -1717,7 +1701,7 @@ impl Allocator {
                     && (whole_and_plain || !available.iter().any(|r| incapable(r) || r.shared))
                 {
                     if is_filtered(
-                        fstate, framework, role_name, role, &traits, available, cycle.now,
+                        fstate, framework, role_name, role, &traits, filters, available, cycle.now,
                     ) {
                         return Visit::Continue;
                     }
@@ -1780,7 +1764,7 @@ impl Allocator {
                 };
                 if !min_allocatable_ok(options, fstate, role, &to_offer)
                     || is_filtered(
-                        fstate, framework, role_name, role, &traits, &to_offer, cycle.now,
+                        fstate, framework, role_name, role, &traits, filters, &to_offer, cycle.now,
                     )
                 {
                     return Visit::Continue;
@@ -1888,12 +1872,9 @@ struct PendingOffer {
 /// The parts of an agent that decide eligibility, copied out of the borrowed state.
 #[derive(Debug, Clone, Copy)]
 struct AgentTraits {
-    /// The agent's index.
-    index: usize,
     capabilities: AgentCapabilities,
     has_gpu: bool,
     remote: bool,
-    filtered_by: FilterMask,
 }
 
 /// Per-cycle quota bookkeeping.
@@ -1969,12 +1950,14 @@ fn min_allocatable_ok_for(
 }
 
 /// Implicit filters (agent capabilities) and the framework's decline filters.
+#[allow(clippy::too_many_arguments)]
 fn is_filtered(
     framework: &FrameworkState,
     framework_index: usize,
     role_name: &str,
     role: usize,
     agent: &AgentTraits,
+    filters: &AgentFilters,
     offer: &Resources,
     now: Duration,
 ) -> bool {
@@ -1984,14 +1967,11 @@ fn is_filtered(
     if !agent.capabilities.hierarchical_role && role_name.contains('/') {
         return true;
     }
-    agent.filtered_by.may_hold(framework_index)
-        && framework
-            .filters
-            .get(&(role, agent.index))
-            .is_some_and(|list| {
-                list.iter()
-                    .any(|f| f.until > now && f.resources.contains(offer))
-            })
+    let owner = FilterOwner {
+        framework: framework_index,
+        role,
+    };
+    filters.refuses(owner, offer, now)
 }
 
 /// GPU agents only for GPU-capable frameworks; remote agents only for region-aware ones.

@@ -1,12 +1,8 @@
-//! Which frameworks may hold a decline filter on an agent, in one word of the agent's state.
+//! Which frameworks may hold a decline filter on an agent, in one word.
 //!
-//! Decline filters live in each framework's map, keyed by role and agent. Once frameworks have
-//! declined many agents those maps no longer fit in cache, and checking one costs the cycle a
-//! miss or two on every agent, filtered or not. The agent keeps a bit per framework index
-//! modulo 64 instead, set whenever the framework files a filter there: a clear bit proves there
-//! is none and the map is not read. Bits are not cleared when filters go (another framework may
-//! share the bit); the allocator rebuilds every mask once enough filters have gone that stale
-//! bits could make the check useless.
+//! The agent keeps a bit per framework index modulo 64, set for every framework with a filter
+//! there (see [`crate::agent_filters`]): a clear bit proves the framework has none, and the
+//! cycle does not scan the agent's filters for it. The bits are recomputed whenever filters go.
 
 /// A superset of the frameworks with a decline filter on one agent.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

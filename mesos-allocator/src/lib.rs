@@ -3,6 +3,7 @@
 //! A pure library: no async runtime, no sockets, no clock. The master feeds it events and asks
 //! [`Allocator::allocate`] for decisions, passing the current time in.
 
+mod agent_filters;
 mod allocator;
 mod filter_mask;
 mod free_bag;

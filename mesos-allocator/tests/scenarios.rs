@@ -444,6 +444,43 @@ fn revive_clears_unexpired_filters() {
 }
 
 #[test]
+fn filters_go_with_their_agent_or_framework_and_revive_drops_only_its_own_roles() {
+    let mut a = allocator();
+    for name in ["a1", "a2"] {
+        agent(&mut a, name, "cpus:1;mem:128");
+    }
+    framework(&mut a, "f1", &["r", "s"]);
+    framework(&mut a, "f2", &["r"]);
+    let mut now = secs(0);
+    // Every agent declined by every framework, for every role it offers.
+    for _ in 0..6 {
+        let offers = a.allocate(now).offers;
+        decline_all(&mut a, &offers, Some(secs(1000)), now);
+        now += secs(1);
+    }
+    assert!(a.allocate(now).offers.is_empty());
+    assert_eq!(
+        a.filter_count(),
+        6,
+        "f1 for r and s, f2 for r, on each agent"
+    );
+    a.remove_agent(&AgentId::new("a2")).unwrap();
+    assert_eq!(a.filter_count(), 3);
+    a.revive(&FrameworkId::new("f1"), &["s".into()]).unwrap();
+    assert_eq!(
+        a.filter_count(),
+        2,
+        "f1's filter for s is gone, not the one for r"
+    );
+    assert_eq!(
+        describe(&a.allocate(now + secs(1)).offers),
+        vec!["f1@a1(s): cpus:1; mem:128".to_string()]
+    );
+    a.remove_framework(&FrameworkId::new("f2")).unwrap();
+    assert_eq!(a.filter_count(), 1);
+}
+
+#[test]
 fn leftovers_below_min_allocatable_are_not_offered() {
     let mut a = allocator();
     agent(&mut a, "a1", "cpus:0.005;mem:16;disk:100");

@@ -111,6 +111,10 @@ impl<K: Ord + Copy> SortedRing<K> {
         if self.keys.front() == Some(key) {
             return Some(0);
         }
+        // Next the second: when the lowest child declined, the agent goes to the one after it.
+        if self.keys.get(1) == Some(key) {
+            return Some(1);
+        }
         self.keys.binary_search(key).ok()
     }
 
