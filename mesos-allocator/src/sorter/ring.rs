@@ -54,7 +54,10 @@ impl<K: Ord + Copy> SortedRing<K> {
 
     /// Puts the keys in order after [`SortedRing::push_unsorted`].
     pub(super) fn sort(&mut self) {
-        self.keys.make_contiguous().sort_unstable();
+        // Most nodes of a rebuilt sorter hold one child or none: nothing to order.
+        if self.keys.len() > 1 {
+            self.keys.make_contiguous().sort_unstable();
+        }
     }
 
     /// Removes every key, keeping the memory.
