@@ -4,8 +4,12 @@
 //! to declined it earlier. Kept by framework (a map from (role, agent) to filters, as Mesos
 //! does), the answer costs two dependent cache misses whenever the framework holds any filter
 //! there: the map's bucket and the list it points to, neither of which the cycle can fetch
-//! ahead. Kept with the agent, the filters are one short list, 32 bytes a filter, that the cycle
-//! asks the processor to load while it works on earlier agents.
+//! ahead. Kept with the agent, the frameworks holding its filters are one list of 4-byte
+//! indices, sixteen to a cache line, that the cycle asks the processor to load while it works
+//! on earlier agents; the rest of a filter is read only when its framework is the one asked
+//! about. (A framework's bit in the agent's [`FilterMask`] is set for about one agent in seven
+//! once every agent holds ten filters, mostly for frameworks sharing the bit, so the list is
+//! read far more often than a filter is found.)
 
 use std::time::Duration;
 
@@ -21,29 +25,16 @@ pub(crate) struct FilterOwner {
     pub(crate) role: usize,
 }
 
-/// A declined offer's resources, refused to one framework for one role until a time.
+/// What a filter refuses, to which of its framework's roles, and until when.
 #[derive(Debug, Clone)]
-struct Filter {
-    /// The owner's framework and role, narrowed so that a filter fits in half a cache line.
-    framework: u32,
+struct Refusal {
     role: u32,
     resources: Resources,
     until: Duration,
 }
 
-const _: () = assert!(size_of::<Filter>() == 32, "two filters to a cache line");
-
-impl Filter {
-    fn owner(&self) -> FilterOwner {
-        FilterOwner {
-            framework: self.framework as usize,
-            role: self.role as usize,
-        }
-    }
-}
-
-/// An allocator index narrowed for a [`Filter`]: indices count frameworks and roles ever
-/// added, which sorters already require to be below 2^32.
+/// An allocator index narrowed for a filter: indices count frameworks and roles ever added,
+/// which sorters already require to be below 2^32.
 fn narrow(index: usize) -> u32 {
     u32::try_from(index).expect("fewer than 2^32 frameworks and roles")
 }
@@ -51,14 +42,17 @@ fn narrow(index: usize) -> u32 {
 /// One agent's decline filters.
 #[derive(Debug, Default)]
 pub(crate) struct AgentFilters {
-    filters: Vec<Filter>,
+    /// The framework of each filter: the list the cycle scans.
+    frameworks: Vec<u32>,
+    /// The rest of each filter, in the order of `frameworks`.
+    refusals: Vec<Refusal>,
     /// The frameworks holding a filter here, exactly (see [`FilterMask`] for what a bit means).
     mask: FilterMask,
 }
 
 impl AgentFilters {
     pub(crate) fn len(&self) -> usize {
-        self.filters.len()
+        self.frameworks.len()
     }
 
     /// A set bit for every framework that holds a filter here (and for those sharing its bit).
@@ -67,10 +61,17 @@ impl AgentFilters {
         self.mask
     }
 
+    fn owner(&self, i: usize) -> FilterOwner {
+        FilterOwner {
+            framework: self.frameworks[i] as usize,
+            role: self.refusals[i].role as usize,
+        }
+    }
+
     /// Files a filter: `owner` refuses `resources` here until `until`.
     pub(crate) fn add(&mut self, owner: FilterOwner, resources: Resources, until: Duration) {
-        self.filters.push(Filter {
-            framework: narrow(owner.framework),
+        self.frameworks.push(narrow(owner.framework));
+        self.refusals.push(Refusal {
             role: narrow(owner.role),
             resources,
             until,
@@ -84,11 +85,8 @@ impl AgentFilters {
             return false;
         }
         let (framework, role) = (narrow(owner.framework), narrow(owner.role));
-        self.filters.iter().any(|f| {
-            f.framework == framework
-                && f.role == role
-                && f.until > now
-                && f.resources.contains(offer)
+        self.frameworks.iter().zip(&self.refusals).any(|(&f, r)| {
+            f == framework && r.role == role && r.until > now && r.resources.contains(offer)
         })
     }
 
@@ -99,38 +97,44 @@ impl AgentFilters {
         mut drop: impl FnMut(FilterOwner, Duration) -> bool,
         mut dropped: impl FnMut(FilterOwner),
     ) -> usize {
-        let before = self.filters.len();
-        self.filters.retain(|f| {
-            let gone = drop(f.owner(), f.until);
-            if gone {
-                dropped(f.owner());
+        let before = self.len();
+        let mut kept = 0;
+        for i in 0..before {
+            let owner = self.owner(i);
+            if drop(owner, self.refusals[i].until) {
+                dropped(owner);
+            } else {
+                // Kept filters move down over dropped ones, in order.
+                self.frameworks.swap(kept, i);
+                self.refusals.swap(kept, i);
+                kept += 1;
             }
-            !gone
-        });
-        if self.filters.len() == before {
+        }
+        if kept == before {
             return 0;
         }
+        self.frameworks.truncate(kept);
+        self.refusals.truncate(kept);
         self.mask = FilterMask::default();
-        for f in &self.filters {
-            self.mask.add(f.framework as usize);
+        for &f in &self.frameworks {
+            self.mask.add(f as usize);
         }
-        before - self.filters.len()
+        before - kept
     }
 
     /// The earliest expiry among the filters; `Duration::MAX` when there are none.
     pub(crate) fn next_expiry(&self) -> Duration {
-        self.filters
+        self.refusals
             .iter()
-            .map(|f| f.until)
+            .map(|r| r.until)
             .min()
             .unwrap_or(Duration::MAX)
     }
 
-    /// Hints that the filters are about to be scanned.
+    /// Hints that the list of frameworks is about to be scanned (its first line: sixteen).
     pub(crate) fn prefetch(&self) {
-        let start = self.filters.as_ptr().cast::<u8>();
-        for offset in (0..self.filters.len() * size_of::<Filter>()).step_by(64) {
-            prefetch_address(start.wrapping_add(offset));
+        if !self.frameworks.is_empty() {
+            prefetch_address(self.frameworks.as_ptr().cast::<u8>());
         }
     }
 }
