@@ -1503,13 +1503,21 @@ impl Allocator {
 
     /// Forgets decline filters that have expired (Mesos removes each when its timer fires).
     fn drop_expired_filters(&mut self, now: Duration) {
+        // The agents holding filters, from the frameworks' counts: reading every agent's state
+        // to find them would cost a cache miss per agent, filtered or not.
+        let mut filtered: Vec<usize> = self
+            .frameworks
+            .iter()
+            .flatten()
+            .flat_map(|f| f.filtered_agents.keys().copied())
+            .collect();
+        filtered.sort_unstable();
+        filtered.dedup();
         let mut next = Duration::MAX;
-        for a in 0..self.agents.len() {
-            if self.agents[a].as_ref().is_some_and(|s| s.filters.len() > 0) {
-                self.drop_filters_at(a, |_, until| until <= now);
-                let left = self.agent_state(a).filters.next_expiry();
-                next = next.min(left);
-            }
+        for a in filtered {
+            self.drop_filters_at(a, |_, until| until <= now);
+            let left = self.agents[a].as_ref().map(|s| s.filters.next_expiry());
+            next = next.min(left.unwrap_or(Duration::MAX));
         }
         self.next_filter_expiry = next;
     }

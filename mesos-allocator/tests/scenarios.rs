@@ -481,6 +481,48 @@ fn filters_go_with_their_agent_or_framework_and_revive_drops_only_its_own_roles(
 }
 
 #[test]
+fn filters_on_different_agents_expire_each_at_its_own_time() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    agent(&mut a, "a2", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(offers.len(), 2);
+    for o in &offers {
+        let refuse = if o.agent == AgentId::new("a1") {
+            10
+        } else {
+            20
+        };
+        a.recover_offered(
+            &o.framework,
+            &o.agent,
+            &o.role,
+            &o.resources,
+            Some(secs(refuse)),
+            secs(0),
+        )
+        .unwrap();
+    }
+    assert!(a.allocate(secs(5)).offers.is_empty());
+    let at_10 = a.allocate(secs(10)).offers;
+    assert_eq!(
+        describe(&at_10),
+        vec!["f1@a1(r): cpus:1; mem:128".to_string()]
+    );
+    assert_eq!(a.filter_count(), 1, "a2's filter is still due");
+    assert!(
+        a.allocate(secs(15)).offers.is_empty(),
+        "a1 is offered, a2 still refused"
+    );
+    assert_eq!(
+        describe(&a.allocate(secs(20)).offers),
+        vec!["f1@a2(r): cpus:1; mem:128".to_string()]
+    );
+    assert_eq!(a.filter_count(), 0);
+}
+
+#[test]
 fn leftovers_below_min_allocatable_are_not_offered() {
     let mut a = allocator();
     agent(&mut a, "a1", "cpus:0.005;mem:16;disk:100");
