@@ -1202,7 +1202,8 @@ impl Allocator {
         let a = self.agent(agent)?;
         let parts = self.held_parts(f, a, resources, fallback)?;
         self.untrack_allocation(a, f, &parts)?;
-        if let Some(refuse) = refuse.filter(|d| !d.is_zero()) {
+        // Nothing recovered files no filter (and no count of filters on the agent).
+        if let Some(refuse) = refuse.filter(|d| !d.is_zero() && !parts.is_empty()) {
             // Mesos caps refusals at a year.
             let refuse = refuse.min(MAX_REFUSE);
             let until = now.checked_add(refuse).unwrap_or(Duration::MAX);
@@ -1319,6 +1320,13 @@ impl Allocator {
                 .flat_map(|f| f.filtered_agents.values())
                 .sum::<usize>(),
             "each framework counts its filters on each agent"
+        );
+        debug_assert!(
+            self.frameworks
+                .iter()
+                .flatten()
+                .all(|f| f.filtered_agents.values().all(|&count| count > 0)),
+            "a framework counts only agents where it holds filters"
         );
         self.live_filters
     }

@@ -481,6 +481,19 @@ fn filters_go_with_their_agent_or_framework_and_revive_drops_only_its_own_roles(
 }
 
 #[test]
+fn recovering_nothing_with_a_refusal_files_no_filter() {
+    let mut a = allocator();
+    agent(&mut a, "a1", "cpus:1;mem:128");
+    framework(&mut a, "f1", &["r"]);
+    let (f1, a1) = (FrameworkId::new("f1"), AgentId::new("a1"));
+    a.recover_resources(&f1, &a1, &Resources::new(), Some(secs(100)), secs(0))
+        .unwrap();
+    // Debug builds also check that no framework counts an agent where it holds no filter.
+    assert_eq!(a.filter_count(), 0);
+    assert_eq!(a.allocate(secs(1)).offers.len(), 1);
+}
+
+#[test]
 fn filters_on_different_agents_expire_each_at_its_own_time() {
     let mut a = allocator();
     agent(&mut a, "a1", "cpus:1;mem:128");
