@@ -1312,20 +1312,19 @@ impl Allocator {
                 .sum::<usize>(),
             "the count of filters held is kept with every filter filed and dropped"
         );
-        debug_assert_eq!(
-            self.live_filters,
+        let counts = || {
             self.frameworks
                 .iter()
                 .flatten()
                 .flat_map(|f| f.filtered_agents.values())
-                .sum::<usize>(),
+        };
+        debug_assert_eq!(
+            self.live_filters,
+            counts().sum::<usize>(),
             "each framework counts its filters on each agent"
         );
         debug_assert!(
-            self.frameworks
-                .iter()
-                .flatten()
-                .all(|f| f.filtered_agents.values().all(|&count| count > 0)),
+            counts().all(|&count| count > 0),
             "a framework counts only agents where it holds filters"
         );
         self.live_filters
@@ -1809,13 +1808,8 @@ impl Allocator {
                 }
                 for_role = None;
                 untouched = false;
-                pending.push(PendingOffer {
-                    framework,
-                    role,
-                    resources: to_offer,
-                    books_handle: None,
-                    whole_and_plain: false,
-                });
+                let p = push_default(pending);
+                (p.framework, p.role, p.resources) = (framework, role, to_offer);
                 if remaining.is_empty() || (stage == Stage::Guarantees && !cycle.unmet[role]) {
                     return Visit::Stop;
                 }
