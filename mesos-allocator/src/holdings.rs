@@ -160,4 +160,26 @@ mod tests {
             r("cpus:9;mem:10")
         );
     }
+
+    #[test]
+    fn removing_an_entry_keeps_the_order_of_the_rest() {
+        let mut h = Holdings::default();
+        for f in [1, 2, 3, 4] {
+            h.entry(key(f, 0)).push(r("cpus:1"));
+        }
+        let order = |h: &Holdings| h.iter().map(|(k, _)| k.framework).collect::<Vec<_>>();
+        assert_eq!(h.remove(key(1, 0)).map(|h| h.sum()), Some(r("cpus:1")));
+        assert_eq!(order(&h), vec![2, 3, 4]);
+        assert_eq!(h.remove(key(4, 0)).map(|h| h.sum()), Some(r("cpus:1")));
+        assert_eq!(h.remove(key(2, 0)).map(|h| h.sum()), Some(r("cpus:1")));
+        assert_eq!(order(&h), vec![3]);
+        // A framework holding here after removals starts from an empty holding.
+        h.entry(key(5, 1)).push(r("mem:8"));
+        assert_eq!(order(&h), vec![3, 5]);
+        assert_eq!(h.get_mut(key(5, 1)).map(|h| h.sum()), Some(r("mem:8")));
+        assert_eq!(
+            sum_of(h.values().flat_map(Holding::parts)),
+            r("cpus:1;mem:8")
+        );
+    }
 }
