@@ -77,6 +77,16 @@ impl<K: Slotted> Children<K> {
         }
     }
 
+    /// The second lowest key, where it is at hand: `None` from a heap, which would have to
+    /// compare the root's children.
+    pub(super) fn second(&self) -> Option<&K> {
+        match self {
+            Children::Ring(r) => r.second(),
+            Children::Heap(_) => None,
+            Children::Tree(t) => t.iter().nth(1),
+        }
+    }
+
     /// Every key, in no particular order.
     pub(super) fn for_each_unordered(&self, f: impl FnMut(&K)) {
         match self {

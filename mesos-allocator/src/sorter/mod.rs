@@ -80,6 +80,12 @@ pub trait Sorter {
     fn first_listed(&self) -> Option<ClientId> {
         None
     }
+    /// The client a visit would call second, when the sorter can tell without a walk; `None`
+    /// is always a correct answer (the caller then visits, skipping the first). Lets the
+    /// allocator go on to the next client without a walk when the first declined the agent.
+    fn second_listed(&self) -> Option<ClientId> {
+        None
+    }
     /// The active clients in order (convenience for tests and tools).
     fn order(&mut self) -> Vec<ClientId> {
         let mut out = Vec::new();
@@ -92,10 +98,10 @@ pub trait Sorter {
 }
 
 /// Visits `sorter`'s clients in order with `f`, as [`Sorter::visit`] does, but without a walk
-/// where the sorter can name the client: its only listed client, or its first, after which the
-/// others are visited (skipping it) only when `f` asks for more. The allocation cycle visits
-/// roles and each role's frameworks this way for every agent, and most agents go whole to the
-/// first client.
+/// where the sorter can name the client: its only listed client, or its first and second,
+/// after which the others are visited (skipping those) only when `f` asks for more. The
+/// allocation cycle visits roles and each role's frameworks this way for every agent, and most
+/// agents go whole to the first client.
 pub fn visit_lowest_first(sorter: &mut dyn Sorter, f: &mut dyn FnMut(ClientId) -> Visit) {
     if let Some(sole) = sorter.sole_listed() {
         f(sole);
@@ -104,17 +110,35 @@ pub fn visit_lowest_first(sorter: &mut dyn Sorter, f: &mut dyn FnMut(ClientId) -
     match sorter.first_listed() {
         Some(first) => {
             if f(first) == Visit::Continue {
-                sorter.visit(&mut |client| {
-                    if client == first {
-                        Visit::Continue
-                    } else {
-                        f(client)
-                    }
-                });
+                visit_after_first(sorter, first, f);
             }
         }
         None => sorter.visit(f),
     }
+}
+
+/// The rest of [`visit_lowest_first`] once its first client asked for more: the second
+/// client where the sorter names it, then a visit skipping those two. Kept out of line: most
+/// agents go whole to the first client, and the cycle's inlined path stays as short.
+#[inline(never)]
+fn visit_after_first(
+    sorter: &mut dyn Sorter,
+    first: ClientId,
+    f: &mut dyn FnMut(ClientId) -> Visit,
+) {
+    let second = sorter.second_listed();
+    if let Some(second) = second
+        && f(second) == Visit::Stop
+    {
+        return;
+    }
+    sorter.visit(&mut |client| {
+        if client == first || Some(client) == second {
+            Visit::Continue
+        } else {
+            f(client)
+        }
+    });
 }
 
 /// Builds a sorter from a Mesos sorter name: `drf`, `random`, or `priority`.

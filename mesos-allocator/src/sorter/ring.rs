@@ -32,6 +32,11 @@ impl<K: Ord + Copy> SortedRing<K> {
         self.keys.front()
     }
 
+    /// The second lowest key.
+    pub(super) fn second(&self) -> Option<&K> {
+        self.keys.get(1)
+    }
+
     /// The keys in ascending order.
     pub(super) fn iter(&self) -> impl Iterator<Item = &K> {
         self.keys.iter()
@@ -85,6 +90,12 @@ impl<K: Ord + Copy> SortedRing<K> {
             self.keys.push_back(new);
             return true;
         }
+        // The same move for the second key, when the lowest client was passed over (it had
+        // declined the agent).
+        if self.keys.get(1) == Some(old) && self.keys.back().is_some_and(|last| *last < new) {
+            self.move_second_to_back(new);
+            return true;
+        }
         let Some(i) = self.find(old) else {
             return false;
         };
@@ -101,6 +112,17 @@ impl<K: Ord + Copy> SortedRing<K> {
             self.insert(new);
         }
         true
+    }
+
+    /// Replaces the second key by `new`, which is above every key: the first key takes the
+    /// second's place and the front goes (a general removal from the middle would shift keys
+    /// around the ring's wrap point). Out of line, so that the front-to-back move above keeps
+    /// its short inlined path.
+    #[inline(never)]
+    fn move_second_to_back(&mut self, new: K) {
+        self.keys.swap(0, 1);
+        self.keys.pop_front();
+        self.keys.push_back(new);
     }
 
     /// Calls `f` on each key in ascending order while it returns true; false when `f` stopped.

@@ -616,6 +616,22 @@ impl TreeSorter {
         }
     }
 
+    /// The client a visit would call second, when the root's two lowest children each stand
+    /// for one client (frameworks under their own paths, the common shape): the first is done
+    /// after one call, so the visit's next call is the second's.
+    fn second_without_walk(&self) -> Option<ClientId> {
+        if self.dirty || matches!(self.policy, Policy::Random(_)) {
+            return None;
+        }
+        let root = self.node(ROOT);
+        let client_of = |key: &Key| {
+            let child = self.node(key.node);
+            child.client.or_else(|| self.only_listed_leaf(child))
+        };
+        client_of(root.children.first()?)?;
+        client_of(root.children.second()?)
+    }
+
     /// The client of a path node whose only listed child is the client leaf at that path (a
     /// framework under its own path, the common shape): visiting it needs no walk of the
     /// node's one-entry set.
@@ -775,6 +791,10 @@ impl Sorter for TreeSorter {
 
     fn first_listed(&self) -> Option<ClientId> {
         self.lowest_without_walk(false)
+    }
+
+    fn second_listed(&self) -> Option<ClientId> {
+        self.second_without_walk()
     }
 
     fn visit(&mut self, f: &mut dyn FnMut(ClientId) -> Visit) {
@@ -1223,8 +1243,24 @@ mod tests {
                         sole,
                         expected
                     );
+                    let second = sorter.second_listed();
+                    proptest::prop_assert!(
+                        second.is_none() || second == expected.get(1).copied(),
+                        "second_listed {:?} before the visit, order {:?}",
+                        second,
+                        expected
+                    );
                     proptest::prop_assert_eq!(sorter.order(), expected.clone());
                     proptest::prop_assert_eq!(sorter.first_listed(), expected.first().copied());
+                    // After a visit, the second client is known whenever the root's two lowest
+                    // children are clients or lone clients' paths; never a wrong one.
+                    let second = sorter.second_listed();
+                    proptest::prop_assert!(
+                        second.is_none() || second == expected.get(1).copied(),
+                        "second_listed {:?} after the visit, order {:?}",
+                        second,
+                        expected
+                    );
                     // After a visit the keys are fresh: a lone listed client is known without
                     // a walk, and no other answer is given.
                     proptest::prop_assert_eq!(
@@ -1357,6 +1393,46 @@ mod tests {
             None,
             "the generator decides who is first"
         );
+    }
+
+    #[test]
+    fn the_second_client_is_known_without_a_walk_only_when_it_stands_alone_at_the_root() {
+        let mut s = sorter_with(&["a", "b", "c/d"]);
+        assert_eq!(
+            s.second_listed(),
+            None,
+            "keys are rebuilt by the first visit"
+        );
+        assert_eq!(s.order(), vec![0, 1, 2]);
+        assert_eq!(
+            s.second_listed(),
+            Some(1),
+            "b after a, each at its own path"
+        );
+        s.allocated(0, &q("cpus:1"));
+        assert_eq!(s.order(), vec![1, 2, 0]);
+        assert_eq!(
+            s.second_listed(),
+            None,
+            "the second is under c: a walk finds it"
+        );
+        s.allocated(1, &q("cpus:1"));
+        assert_eq!(s.order(), vec![2, 0, 1]);
+        assert_eq!(s.second_listed(), None, "the first is under c");
+        s.allocated(2, &q("cpus:2"));
+        assert_eq!(s.order(), vec![0, 1, 2]);
+        assert_eq!(s.second_listed(), Some(1));
+        s.set_active(1, false);
+        assert_eq!(s.second_listed(), None, "the second is now under c");
+        s.set_active(2, false);
+        assert_eq!(s.second_listed(), None, "a is alone");
+        let mut random = TreeSorter::random(7);
+        for (client, path) in [(0, "a"), (1, "b")] {
+            random.add_client(client, path);
+            random.set_active(client, true);
+        }
+        random.order();
+        assert_eq!(random.second_listed(), None, "the generator decides");
     }
 
     #[test]
