@@ -369,6 +369,10 @@ pub struct Allocator {
     /// The current cycle's allocations to the role sorter's only listed role, recorded with
     /// one call when the cycle ends (see [`Allocator::account_quantities`]).
     deferred_role_allocation: Option<DeferredAllocation>,
+    /// Whether [`Allocator::allocate_agent`] may decide a whole-agent offer before its visits;
+    /// tests turn it off to check that the visits decide the same.
+    #[cfg(test)]
+    whole_agent_shortcut: bool,
 }
 
 /// Allocations to one sorter client, summed, not yet told to its sorter.
@@ -482,6 +486,8 @@ impl Allocator {
             live_filters: 0,
             in_cycle: false,
             deferred_role_allocation: None,
+            #[cfg(test)]
+            whole_agent_shortcut: true,
         })
     }
 
@@ -1600,6 +1606,10 @@ impl Allocator {
         cycle: &mut Cycle,
         pending: &mut Vec<PendingOffer>,
     ) {
+        #[cfg(test)]
+        let shortcut = self.whole_agent_shortcut;
+        #[cfg(not(test))]
+        let shortcut = true;
         let Allocator {
             options,
             agents,
@@ -1635,6 +1645,40 @@ impl Allocator {
             })
         {
             return;
+        }
+        if shortcut && stage == Stage::Everything && free.plain {
+            // The common case, decided before the visits below are set up: one role listed,
+            // with no limits and no headroom held back, whose lowest framework takes the whole
+            // agent. These are the checks the visits would make for that framework, in the
+            // same order; when one fails, the visits decide from the start.
+            let now = cycle.now;
+            let whole_to_lowest = role_sorter
+                .sole_listed()
+                .map(|client| client as usize)
+                .filter(|&role| {
+                    roles[role].quota.limits.is_empty() && cycle.required_headroom.is_empty()
+                })
+                .and_then(|role| {
+                    let framework = roles[role].framework_sorter.first_listed()? as usize;
+                    let fstate = frameworks[framework].as_ref()?;
+                    let takes_it = min_allocatable_ok_for(options, fstate, role, &free.quantities)
+                        && capable_of_agent(options, &fstate.capabilities, &traits)
+                        && !is_filtered(
+                            fstate,
+                            framework,
+                            &roles[role].name,
+                            role,
+                            &traits,
+                            filters,
+                            remaining,
+                            now,
+                        );
+                    takes_it.then_some((framework, role))
+                });
+            if let Some((framework, role)) = whole_to_lowest {
+                offer_whole(pending, remaining, framework, role, true);
+                return;
+            }
         }
         let mut per_role = |role_client: ClientId| {
             if remaining.is_empty() {
@@ -1719,11 +1763,7 @@ impl Allocator {
                     ) {
                         return Visit::Continue;
                     }
-                    let (resources, books_handle) = remaining.take_whole();
-                    let p = push_default(pending);
-                    (p.framework, p.role) = (framework, role);
-                    (p.resources, p.books_handle) = (resources, books_handle);
-                    p.whole_and_plain = whole_and_plain;
+                    offer_whole(pending, remaining, framework, role, whole_and_plain);
                     untouched = false;
                     for_role = None;
                     // The agent is empty: the next framework would find nothing.
@@ -1871,6 +1911,24 @@ const PREFETCH_AHEAD: usize = 8;
 fn push_default<T: Default>(list: &mut Vec<T>) -> &mut T {
     list.push(T::default());
     list.last_mut().expect("an element was just pushed")
+}
+
+/// Decides the offer of the agent's whole free bag to `framework` for `role`, taking the bag.
+/// Always inlined: left to the compiler, it was called out of line, 27 more instructions per
+/// agent in a 1k x 100 cycle (callgrind).
+#[inline(always)]
+fn offer_whole(
+    pending: &mut Vec<PendingOffer>,
+    free: &mut FreeBag,
+    framework: usize,
+    role: usize,
+    whole_and_plain: bool,
+) {
+    let (resources, books_handle) = free.take_whole();
+    let p = push_default(pending);
+    (p.framework, p.role) = (framework, role);
+    (p.resources, p.books_handle) = (resources, books_handle);
+    p.whole_and_plain = whole_and_plain;
 }
 
 /// An offer decided on an agent, recorded once the agent is done.
@@ -2064,4 +2122,131 @@ fn merge_offers(offers: Vec<Offer>) -> Vec<Offer> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod whole_agent_shortcut_tests {
+    use super::*;
+    use mesos_core::resources::parse_flag_text;
+    use proptest::prelude::*;
+
+    const SHAPES: &[&str] = &["cpus:4;mem:2048", "cpus:8;mem:4096;gpus:1", "cpus:1;mem:16"];
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        Allocate,
+        Decline { offer: usize, refuse: Option<u64> },
+        Suppress(usize),
+        Revive(usize),
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            3 => Just(Event::Allocate),
+            4 => (0usize..8, prop_oneof![Just(None), Just(Some(2)), Just(Some(1_000))])
+                .prop_map(|(offer, refuse)| Event::Decline { offer, refuse }),
+            1 => (0usize..4).prop_map(Event::Suppress),
+            1 => (0usize..4).prop_map(Event::Revive),
+        ]
+    }
+
+    /// One role (so the shortcut applies) and frameworks and agents that differ in what the
+    /// shortcut checks: GPUs, MULTI_ROLE, hierarchical roles, minimum allocatable resources.
+    fn build(
+        seed: u64,
+        role: &str,
+        agents: &[(usize, bool)],
+        frameworks: &[(bool, bool)],
+        shortcut: bool,
+    ) -> Allocator {
+        let mut a = Allocator::new(AllocatorOptions {
+            seed,
+            min_allocatable_resources: vec![Quantities::parse("mem:32").unwrap()],
+            ..Default::default()
+        })
+        .unwrap();
+        a.whole_agent_shortcut = shortcut;
+        for (i, &(shape, old_agent)) in agents.iter().enumerate() {
+            let capabilities = if old_agent {
+                AgentCapabilities {
+                    multi_role: false,
+                    hierarchical_role: false,
+                }
+            } else {
+                AgentCapabilities::default()
+            };
+            let config = AgentConfig {
+                total: parse_flag_text(SHAPES[shape], "*").unwrap(),
+                capabilities,
+                ..Default::default()
+            };
+            a.add_agent(AgentId::new(format!("a{i}")), config, &[])
+                .unwrap();
+        }
+        for (i, &(gpu, multi)) in frameworks.iter().enumerate() {
+            let config = FrameworkConfig {
+                roles: vec![role.to_string()],
+                capabilities: FrameworkCapabilities {
+                    gpu_resources: gpu,
+                    multi_role: multi,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            a.add_framework(FrameworkId::new(format!("f{i}")), config, &[], true)
+                .unwrap();
+        }
+        a
+    }
+
+    proptest! {
+        #[test]
+        fn the_shortcut_offers_what_the_visits_offer(
+            seed in any::<u64>(),
+            role in prop_oneof![Just("web"), Just("eng/web")],
+            agents in prop::collection::vec((0usize..SHAPES.len(), any::<bool>()), 1..6),
+            frameworks in prop::collection::vec((any::<bool>(), any::<bool>()), 1..4),
+            events in prop::collection::vec(event(), 1..30),
+        ) {
+            let mut with = build(seed, role, &agents, &frameworks, true);
+            let mut without = build(seed, role, &agents, &frameworks, false);
+            let mut now = Duration::from_secs(1);
+            let mut offers: Vec<Offer> = Vec::new();
+            let mut taken = 0;
+            for event in &events {
+                match event {
+                    Event::Allocate => {
+                        let fast = with.allocate(now);
+                        let slow = without.allocate(now);
+                        prop_assert_eq!(&fast.offers, &slow.offers);
+                        taken += fast.offers.len();
+                        offers.extend(fast.offers);
+                        now += Duration::from_secs(1);
+                    }
+                    Event::Decline { offer, refuse } if *offer < offers.len() => {
+                        let o = offers.swap_remove(*offer);
+                        let refuse = refuse.map(Duration::from_secs);
+                        for a in [&mut with, &mut without] {
+                            a.recover_offered(&o.framework, &o.agent, &o.role, &o.resources, refuse, now)
+                                .unwrap();
+                        }
+                    }
+                    Event::Decline { .. } => {}
+                    Event::Suppress(f) | Event::Revive(f) if *f < frameworks.len() => {
+                        let id = FrameworkId::new(format!("f{f}"));
+                        for a in [&mut with, &mut without] {
+                            if matches!(event, Event::Suppress(_)) {
+                                a.suppress(&id, &[]).unwrap();
+                            } else {
+                                a.revive(&id, &[]).unwrap();
+                            }
+                        }
+                    }
+                    Event::Suppress(_) | Event::Revive(_) => {}
+                }
+            }
+            // Not a vacuous comparison: some runs offer something.
+            prop_assume!(taken > 0);
+        }
+    }
 }
