@@ -32,6 +32,9 @@
 //!   arrive through `allocated` before the next agent's visit (unless the sorter answers
 //!   `sole_listed`, which this one does not: then they may arrive summed, through
 //!   `allocated_times`, when the cycle ends).
+//! - Optional hooks that save the cycle a visit: `sole_listed`, `first_listed` and
+//!   `second_listed` name the only, first or second client a visit would call, when the sorter
+//!   knows without a walk; the defaults answer `None` (the allocator then visits).
 //!
 //! A sorter must be `Send`. Install it before adding roles, or rely on `set_role_sorter`
 //! replaying the current roles, weights and allocations into it.

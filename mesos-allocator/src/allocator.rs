@@ -373,6 +373,9 @@ pub struct Allocator {
     /// tests turn it off to check that the visits decide the same.
     #[cfg(test)]
     whole_agent_shortcut: bool,
+    /// Decisions the shortcut made, so that tests can tell it was taken.
+    #[cfg(test)]
+    shortcut_hits: usize,
 }
 
 /// Allocations to one sorter client, summed, not yet told to its sorter.
@@ -488,6 +491,8 @@ impl Allocator {
             deferred_role_allocation: None,
             #[cfg(test)]
             whole_agent_shortcut: true,
+            #[cfg(test)]
+            shortcut_hits: 0,
         })
     }
 
@@ -1677,6 +1682,10 @@ impl Allocator {
                 });
             if let Some((framework, role)) = whole_to_lowest {
                 offer_whole(pending, remaining, framework, role, true);
+                #[cfg(test)]
+                {
+                    self.shortcut_hits += 1;
+                }
                 return;
             }
         }
@@ -2130,7 +2139,14 @@ mod whole_agent_shortcut_tests {
     use mesos_core::resources::parse_flag_text;
     use proptest::prelude::*;
 
-    const SHAPES: &[&str] = &["cpus:4;mem:2048", "cpus:8;mem:4096;gpus:1", "cpus:1;mem:16"];
+    /// Agent shapes; `ROLE` stands for the frameworks' role (a reservation makes the agent's
+    /// free resources not plain, which the shortcut leaves to the visits).
+    const SHAPES: &[&str] = &[
+        "cpus:4;mem:2048",
+        "cpus:8;mem:4096;gpus:1",
+        "cpus:1;mem:16",
+        "cpus:2;mem:512;cpus(ROLE):1;mem(ROLE):64",
+    ];
 
     #[derive(Debug, Clone)]
     enum Event {
@@ -2150,6 +2166,22 @@ mod whole_agent_shortcut_tests {
         ]
     }
 
+    /// What else the cluster has that the shortcut must leave to the visits.
+    #[derive(Debug, Clone, Copy)]
+    struct Extras {
+        /// A quota limit on the frameworks' role (high enough never to be reached).
+        limit: bool,
+        /// A guarantee on another role, with no frameworks: headroom is held back for it.
+        guarantee_elsewhere: bool,
+    }
+
+    fn extras() -> impl Strategy<Value = Extras> {
+        (any::<bool>(), any::<bool>()).prop_map(|(limit, guarantee_elsewhere)| Extras {
+            limit,
+            guarantee_elsewhere,
+        })
+    }
+
     /// One role (so the shortcut applies) and frameworks and agents that differ in what the
     /// shortcut checks: GPUs, MULTI_ROLE, hierarchical roles, minimum allocatable resources.
     fn build(
@@ -2157,6 +2189,7 @@ mod whole_agent_shortcut_tests {
         role: &str,
         agents: &[(usize, bool)],
         frameworks: &[(bool, bool)],
+        extras: Extras,
         shortcut: bool,
     ) -> Allocator {
         let mut a = Allocator::new(AllocatorOptions {
@@ -2176,7 +2209,7 @@ mod whole_agent_shortcut_tests {
                 AgentCapabilities::default()
             };
             let config = AgentConfig {
-                total: parse_flag_text(SHAPES[shape], "*").unwrap(),
+                total: parse_flag_text(&SHAPES[shape].replace("ROLE", role), "*").unwrap(),
                 capabilities,
                 ..Default::default()
             };
@@ -2196,7 +2229,41 @@ mod whole_agent_shortcut_tests {
             a.add_framework(FrameworkId::new(format!("f{i}")), config, &[], true)
                 .unwrap();
         }
+        if extras.limit {
+            let limits = Limits::from_caps([("cpus".to_string(), Scalar::from_units(1_000))]);
+            let guarantees = Quantities::new();
+            a.update_quota(role, Quota { guarantees, limits }).unwrap();
+        }
+        if extras.guarantee_elsewhere {
+            let guarantees = Quantities::parse("cpus:1").unwrap();
+            let limits = Limits::none();
+            a.update_quota("other", Quota { guarantees, limits })
+                .unwrap();
+        }
         a
+    }
+
+    #[test]
+    fn the_shortcut_decides_a_plain_one_role_cycle() {
+        let agents = [(0, false), (1, false), (0, false)];
+        let plain = Extras {
+            limit: false,
+            guarantee_elsewhere: false,
+        };
+        let mut a = build(
+            7,
+            "web",
+            &agents,
+            &[(true, false), (true, true)],
+            plain,
+            true,
+        );
+        let offers = a.allocate(Duration::from_secs(1)).offers;
+        assert_eq!(offers.len(), 3);
+        assert_eq!(
+            a.shortcut_hits, 2,
+            "every agent but the first, whose visits rebuild the new sorters' keys"
+        );
     }
 
     proptest! {
@@ -2206,10 +2273,11 @@ mod whole_agent_shortcut_tests {
             role in prop_oneof![Just("web"), Just("eng/web")],
             agents in prop::collection::vec((0usize..SHAPES.len(), any::<bool>()), 1..6),
             frameworks in prop::collection::vec((any::<bool>(), any::<bool>()), 1..4),
+            extras in extras(),
             events in prop::collection::vec(event(), 1..30),
         ) {
-            let mut with = build(seed, role, &agents, &frameworks, true);
-            let mut without = build(seed, role, &agents, &frameworks, false);
+            let mut with = build(seed, role, &agents, &frameworks, extras, true);
+            let mut without = build(seed, role, &agents, &frameworks, extras, false);
             let mut now = Duration::from_secs(1);
             let mut offers: Vec<Offer> = Vec::new();
             let mut taken = 0;
@@ -2219,6 +2287,11 @@ mod whole_agent_shortcut_tests {
                         let fast = with.allocate(now);
                         let slow = without.allocate(now);
                         prop_assert_eq!(&fast.offers, &slow.offers);
+                        // And the books agree: what each role holds, reserved or not.
+                        for (r, s) in with.roles.iter().zip(&without.roles) {
+                            prop_assert_eq!(&r.allocated_unreserved, &s.allocated_unreserved);
+                            prop_assert_eq!(&r.allocated_reserved, &s.allocated_reserved);
+                        }
                         taken += fast.offers.len();
                         offers.extend(fast.offers);
                         now += Duration::from_secs(1);
@@ -2244,6 +2317,10 @@ mod whole_agent_shortcut_tests {
                     }
                     Event::Suppress(_) | Event::Revive(_) => {}
                 }
+            }
+            // Limits and headroom are the visits' to weigh.
+            if extras.limit || extras.guarantee_elsewhere {
+                prop_assert_eq!(with.shortcut_hits, 0);
             }
             // Not a vacuous comparison: some runs offer something.
             prop_assume!(taken > 0);
