@@ -1651,6 +1651,9 @@ impl Allocator {
         {
             return;
         }
+        // The (role, framework) the shortcut below found unable to take the agent: the visits
+        // would check it again in the same state and pass it too.
+        let mut passed: Option<(usize, usize)> = None;
         if shortcut && stage == Stage::Everything && free.plain {
             // The common case, decided before the visits below are set up: one role listed,
             // with no limits and no headroom held back, whose lowest framework takes the whole
@@ -1678,6 +1681,9 @@ impl Allocator {
                             remaining,
                             now,
                         );
+                    if !takes_it {
+                        passed = Some((role, framework));
+                    }
                     takes_it.then_some((framework, role))
                 });
             if let Some((framework, role)) = whole_to_lowest {
@@ -1719,6 +1725,9 @@ impl Allocator {
             // Decides the offer to one framework; `Stop` once nothing is left for the next.
             let mut offer_to = |framework_client: ClientId| {
                 let framework = framework_client as usize;
+                if passed == Some((role, framework)) {
+                    return Visit::Continue;
+                }
                 let Some(fstate) = frameworks[framework].as_ref() else {
                     return Visit::Continue;
                 };
