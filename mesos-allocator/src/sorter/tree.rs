@@ -1243,24 +1243,12 @@ mod tests {
                         sole,
                         expected
                     );
-                    let second = sorter.second_listed();
-                    proptest::prop_assert!(
-                        second.is_none() || second == expected.get(1).copied(),
-                        "second_listed {:?} before the visit, order {:?}",
-                        second,
-                        expected
-                    );
+                    check_second_listed(&sorter, &expected, "before")?;
                     proptest::prop_assert_eq!(sorter.order(), expected.clone());
                     proptest::prop_assert_eq!(sorter.first_listed(), expected.first().copied());
                     // After a visit, the second client is known whenever the root's two lowest
                     // children are clients or lone clients' paths; never a wrong one.
-                    let second = sorter.second_listed();
-                    proptest::prop_assert!(
-                        second.is_none() || second == expected.get(1).copied(),
-                        "second_listed {:?} after the visit, order {:?}",
-                        second,
-                        expected
-                    );
+                    check_second_listed(&sorter, &expected, "after")?;
                     // After a visit the keys are fresh: a lone listed client is known without
                     // a walk, and no other answer is given.
                     proptest::prop_assert_eq!(
@@ -1393,6 +1381,24 @@ mod tests {
             None,
             "the generator decides who is first"
         );
+    }
+
+    /// `second_listed` is either not known or the client a visit calls second (`when`: before
+    /// or after the visit that produced `expected`).
+    fn check_second_listed(
+        sorter: &TreeSorter,
+        expected: &[ClientId],
+        when: &str,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let second = sorter.second_listed();
+        proptest::prop_assert!(
+            second.is_none() || second == expected.get(1).copied(),
+            "second_listed {:?} {} the visit, order {:?}",
+            second,
+            when,
+            expected
+        );
+        Ok(())
     }
 
     #[test]
