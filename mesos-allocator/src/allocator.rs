@@ -1475,7 +1475,7 @@ impl Allocator {
                     && let Some(state) = self.agents[ahead].as_ref()
                 {
                     state.prefetch_id();
-                    state.filters.prefetch();
+                    state.filters.prefetch(self.framework_index.len());
                 }
                 self.allocate_agent(stage, agent, &mut cycle, &mut pending);
                 if pending.is_empty() {

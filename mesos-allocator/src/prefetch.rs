@@ -16,11 +16,36 @@ const LINE: usize = 64;
 pub(crate) fn prefetch<T>(value: &T) {
     let start = std::ptr::from_ref(value).cast::<u8>();
     let size = size_of::<T>();
-    // Every line holding a byte of `value`: one address per line from the start, and the last
-    // byte for a value that does not start at a line boundary.
-    for offset in (0..size).step_by(LINE).chain((size > 0).then(|| size - 1)) {
-        prefetch_address(start.wrapping_add(offset));
+    if size == 0 {
+        return;
     }
+    // Every line holding a byte of `value`: addresses a line apart from the start, the last
+    // one clipped to the last byte. The count is known when compiled: a straight run of
+    // prefetches, with no loop.
+    for step in 0..=size / LINE {
+        prefetch_address(start.wrapping_add((step * LINE).min(size - 1)));
+    }
+}
+
+/// Hints that every cache line of `values` will be read soon.
+#[inline]
+pub(crate) fn prefetch_slice<T>(values: &[T]) {
+    let start = values.as_ptr().cast::<u8>();
+    for line in lines_of(start, size_of_val(values)) {
+        prefetch_address(line);
+    }
+}
+
+/// The start of every cache line holding one of the `size` bytes from `start`, in order.
+fn lines_of(start: *const u8, size: usize) -> impl Iterator<Item = *const u8> {
+    let skew = start.addr() % LINE;
+    let lines = if size == 0 {
+        0
+    } else {
+        (skew + size).div_ceil(LINE)
+    };
+    let first_line = start.wrapping_sub(skew);
+    (0..lines).map(move |line| first_line.wrapping_add(line * LINE))
 }
 
 /// Hints that the cache line holding `address` will be read soon. Any address will do: a
@@ -37,4 +62,31 @@ pub(crate) fn prefetch_address(address: *const u8) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = address;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lines_of_a_range_are_each_line_it_touches_once() {
+        let buffer = [0u8; 4 * LINE];
+        // A line-aligned start within the buffer, so that the expected lines are easy to name.
+        let base = buffer
+            .as_ptr()
+            .wrapping_add(LINE - buffer.as_ptr().addr() % LINE);
+        let lines = |offset: usize, size: usize| -> Vec<usize> {
+            lines_of(base.wrapping_add(offset), size)
+                .map(|line| (line.addr() - base.addr()) / LINE)
+                .collect()
+        };
+        assert_eq!(lines(0, 0), Vec::<usize>::new());
+        assert_eq!(lines(5, 0), Vec::<usize>::new());
+        assert_eq!(lines(0, 1), vec![0]);
+        assert_eq!(lines(0, LINE), vec![0]);
+        assert_eq!(lines(0, LINE + 1), vec![0, 1]);
+        assert_eq!(lines(LINE - 1, 2), vec![0, 1]);
+        assert_eq!(lines(8, 2 * LINE), vec![0, 1, 2]);
+        assert_eq!(lines(LINE + 8, 32), vec![1]);
+    }
 }
