@@ -32,17 +32,25 @@ const ROUNDS: &[usize] = &[0, 1, 10];
 fn decline_offers(c: &mut Criterion) {
     let mut group = c.benchmark_group("decline_offers");
     group.sample_size(10);
+    let mut paired = Vec::new();
     for &(agents, frameworks) in GRID {
+        let floor = FloorPass::new(agents, frameworks);
         for &round in ROUNDS {
             let id = BenchmarkId::new(
                 format!("agents={agents},frameworks={frameworks}"),
                 format!("round={round}"),
             );
+            let mut pairs = Vec::new();
             group.bench_function(id, |b| {
-                time_decline_round(b, agents, round, || {
-                    decline_offers_cluster(agents, frameworks)
-                });
+                time_decline_round(
+                    b,
+                    agents,
+                    round,
+                    || decline_offers_cluster(agents, frameworks),
+                    Some((&floor, &mut pairs)),
+                );
             });
+            paired.push((agents, frameworks, round, pairs));
         }
         if (agents, frameworks) == (10_000, 1_000) {
             // The same round 0 with ids as long as a Mesos master assigns: copying them into
@@ -52,36 +60,22 @@ fn decline_offers(c: &mut Criterion) {
                 "round=0",
             );
             group.bench_function(id, |b| {
-                time_decline_round(b, agents, 0, || {
-                    decline_offers_cluster_named(agents, frameworks, IdStyle::Mesos)
-                });
+                time_decline_round(
+                    b,
+                    agents,
+                    0,
+                    || decline_offers_cluster_named(agents, frameworks, IdStyle::Mesos),
+                    None,
+                );
             });
         }
         // Floor: one heap pass, no filters.
-        let free = decline_offers_free();
-        let (cpus, mem) = (free.cpus().unwrap().as_f64(), free.mem().unwrap().as_f64());
-        let total = decline_offers_total(agents);
-        let (total_cpus, total_mem) = (total.get("cpus").as_f64(), total.get("mem").as_f64());
         group.bench_function(
             BenchmarkId::new(
                 format!("floor/agents={agents},frameworks={frameworks}"),
                 "heap_pass",
             ),
-            |b| {
-                b.iter(|| {
-                    let mut allocation = vec![(0.0f64, 0.0f64); frameworks];
-                    let mut heap: BinaryHeap<Reverse<(u64, usize)>> =
-                        (0..frameworks).map(|f| Reverse((0, f))).collect();
-                    for _agent in 0..agents {
-                        let Reverse((_, f)) = heap.pop().expect("frameworks exist");
-                        allocation[f].0 += cpus;
-                        allocation[f].1 += mem;
-                        let share = (allocation[f].0 / total_cpus).max(allocation[f].1 / total_mem);
-                        heap.push(Reverse((share.to_bits(), f)));
-                    }
-                    black_box(allocation)
-                })
-            },
+            |b| b.iter(|| black_box(floor.run())),
         );
         // The framework sorter's share of such a cycle, alone: for each agent, the lowest
         // framework and the allocation of the agent's free part to it.
@@ -91,7 +85,7 @@ fn decline_offers(c: &mut Criterion) {
                 "first_listed_and_allocated",
             ),
             |b| {
-                let quantities = Quantities::of(&free);
+                let quantities = Quantities::of(&decline_offers_free());
                 b.iter_batched(
                     || framework_sorter(agents, frameworks),
                     |mut sorter| {
@@ -107,6 +101,76 @@ fn decline_offers(c: &mut Criterion) {
         );
     }
     group.finish();
+    report_paired(&paired);
+}
+
+/// The DeclineOffers floor for one grid point: one pass over the agents, each given to the
+/// lowest-share framework popped from a binary heap, with no filters, reservations or quota.
+struct FloorPass {
+    agents: usize,
+    frameworks: usize,
+    /// Each agent's free cpus and mem.
+    free: (f64, f64),
+    /// The cluster's cpus and mem.
+    total: (f64, f64),
+}
+
+impl FloorPass {
+    fn new(agents: usize, frameworks: usize) -> FloorPass {
+        let free = decline_offers_free();
+        let total = decline_offers_total(agents);
+        FloorPass {
+            agents,
+            frameworks,
+            free: (free.cpus().unwrap().as_f64(), free.mem().unwrap().as_f64()),
+            total: (total.get("cpus").as_f64(), total.get("mem").as_f64()),
+        }
+    }
+
+    /// Runs the pass; returns the frameworks' allocations (cpus, mem).
+    fn run(&self) -> Vec<(f64, f64)> {
+        let ((cpus, mem), (total_cpus, total_mem)) = (self.free, self.total);
+        let mut allocation = vec![(0.0f64, 0.0f64); self.frameworks];
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> =
+            (0..self.frameworks).map(|f| Reverse((0, f))).collect();
+        for _agent in 0..self.agents {
+            let Reverse((_, f)) = heap.pop().expect("frameworks exist");
+            allocation[f].0 += cpus;
+            allocation[f].1 += mem;
+            let share = (allocation[f].0 / total_cpus).max(allocation[f].1 / total_mem);
+            heap.push(Reverse((share.to_bits(), f)));
+        }
+        allocation
+    }
+}
+
+/// Prints, for each DeclineOffers cycle, its median time, the median of the floor passes run
+/// just before each timed cycle, and the median of the per-iteration ratios. Criterion times
+/// the floor as a benchmark of its own, minutes away from some of the cycles; on a shared
+/// machine whose speed drifts, the ratio of those two figures moves with the drift (stop 22:
+/// 5.6x and 5.0x for the same cycle in two runs). A floor timed beside each cycle sees the
+/// same machine.
+fn report_paired(paired: &[(usize, usize, usize, Vec<(Duration, Duration)>)]) {
+    println!("\ndecline_offers paired with a floor pass timed just before each cycle:");
+    for (agents, frameworks, round, pairs) in paired {
+        if pairs.is_empty() {
+            continue;
+        }
+        let micros = |d: &Duration| d.as_secs_f64() * 1e6;
+        let cycle = median(pairs.iter().map(|(_, c)| micros(c)).collect());
+        let floor = median(pairs.iter().map(|(f, _)| micros(f)).collect());
+        let ratio = median(pairs.iter().map(|(f, c)| micros(c) / micros(f)).collect());
+        println!(
+            "  agents={agents},frameworks={frameworks} round={round}: cycle {cycle:.1} us, \
+             floor {floor:.1} us, ratio {ratio:.2}x (median of {} pairs)",
+            pairs.len()
+        );
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// A DRF sorter over `frameworks` clients at their own paths, measured against the total of
@@ -133,12 +197,15 @@ fn add_agents(c: &mut Criterion) {
 }
 
 /// Times the cycle at `round` of DeclineOffers on a fresh cluster from `build` per iteration:
-/// the rounds before it are run, and every offer declined forever, untimed.
+/// the rounds before it are run, and every offer declined forever, untimed. With a floor,
+/// each iteration also times one floor pass (its second) just before the cycle and records the
+/// pair (floor, cycle), outside criterion's figure.
 fn time_decline_round(
     b: &mut Bencher<'_>,
     agents: usize,
     round: usize,
     build: impl Fn() -> Allocator,
+    mut floor: Option<(&FloorPass, &mut Vec<(Duration, Duration)>)>,
 ) {
     b.iter_custom(|iterations| {
         let mut total = Duration::ZERO;
@@ -150,10 +217,22 @@ fn time_decline_round(
                 decline_all(&mut a, &offers, now);
                 now += Duration::from_secs(1);
             }
+            let floor_time = floor.as_ref().map(|(pass, _)| {
+                // Once untimed, so that the timed pass finds its memory in the cache, as the
+                // cycle finds the cluster the rounds above just used: the floor's best case.
+                black_box(pass.run());
+                let start = Instant::now();
+                black_box(pass.run());
+                start.elapsed()
+            });
             let start = Instant::now();
             let offers = black_box(a.allocate(now).offers);
-            total += start.elapsed();
+            let elapsed = start.elapsed();
+            total += elapsed;
             assert_eq!(offers.len(), agents, "every agent is offered");
+            if let (Some((_, pairs)), Some(floor_time)) = (floor.as_mut(), floor_time) {
+                pairs.push((floor_time, elapsed));
+            }
         }
         total
     });
@@ -161,30 +240,54 @@ fn time_decline_round(
 
 /// SuppressOffers at 10k agents x 1k frameworks: one cycle with 99 % of the frameworks
 /// suppressed, next to one with all of them suppressed (the cost of the 1 % should be small).
+/// The 99 % benchmark also times an all-suppressed cycle in each iteration, right after its
+/// own, and prints the median ratio of the pairs (see [`report_paired`] for why).
 fn suppress_offers(c: &mut Criterion) {
     let mut group = c.benchmark_group("suppress_offers");
     group.sample_size(10);
     let (agents, frameworks) = (10_000, 1_000);
+    let mut pairs = Vec::new();
     for suppressed_pct in [20, 50, 99, 100] {
         let id = format!("agents={agents},frameworks={frameworks}/suppressed={suppressed_pct}%");
         group.bench_function(id, |b| {
             b.iter_custom(|iterations| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iterations {
-                    let mut a = decline_offers_cluster(agents, frameworks);
-                    for f in 0..frameworks * suppressed_pct / 100 {
-                        a.suppress(&IdStyle::Short.framework(f), &[])
-                            .expect("known");
+                    let elapsed = time_suppressed_cycle(agents, frameworks, suppressed_pct);
+                    total += elapsed;
+                    if suppressed_pct == 99 {
+                        let all = time_suppressed_cycle(agents, frameworks, 100);
+                        pairs.push((all, elapsed));
                     }
-                    let start = Instant::now();
-                    black_box(a.allocate(Duration::from_secs(1)));
-                    total += start.elapsed();
                 }
                 total
             })
         });
     }
     group.finish();
+    if !pairs.is_empty() {
+        let micros = |d: &Duration| d.as_secs_f64() * 1e6;
+        let some = median(pairs.iter().map(|(_, s)| micros(s)).collect());
+        let all = median(pairs.iter().map(|(a, _)| micros(a)).collect());
+        let ratio = median(pairs.iter().map(|(a, s)| micros(s) / micros(a)).collect());
+        println!(
+            "\nsuppress_offers paired: 99 % suppressed {some:.1} us, all suppressed {all:.1} us, \
+             ratio {ratio:.2}x (median of {} pairs)",
+            pairs.len()
+        );
+    }
+}
+
+/// One cycle of a fresh 10k x 1k cluster with `suppressed_pct` % of its frameworks suppressed.
+fn time_suppressed_cycle(agents: usize, frameworks: usize, suppressed_pct: usize) -> Duration {
+    let mut a = decline_offers_cluster(agents, frameworks);
+    for f in 0..frameworks * suppressed_pct / 100 {
+        a.suppress(&IdStyle::Short.framework(f), &[])
+            .expect("known");
+    }
+    let start = Instant::now();
+    black_box(a.allocate(Duration::from_secs(1)));
+    start.elapsed()
 }
 
 /// LargeAndSmallQuota at 3,000 agents, roles and frameworks: the cycle that hands out the

@@ -63,6 +63,10 @@ fn key_for(node: &Node, i: usize, total: &Quantities, policy: &Policy) -> Key {
     let weight = node.weight;
     let share = node.allocation.dominant_share(total);
     let (rank, share) = match policy {
+        // Most nodes weigh 1, and a share divided by 1 is the share, exactly: the division
+        // is skipped there, as it would lengthen the chain from one offer to the next
+        // agent's choice (the next lowest client is known only once this key is placed).
+        Policy::Drf | Policy::Random(_) if weight == 1.0 => (0.0, share),
         Policy::Drf | Policy::Random(_) => (0.0, share / weight),
         Policy::StrictPriority => (-weight, share),
     };
