@@ -50,7 +50,7 @@ fn decline_offers(c: &mut Criterion) {
                     Some((&floor, &mut pairs)),
                 );
             });
-            paired.push((agents, frameworks, round, pairs));
+            paired.push(((agents, frameworks, round), pairs));
         }
         if (agents, frameworks) == (10_000, 1_000) {
             // The same round 0 with ids as long as a Mesos master assigns: copying them into
@@ -144,33 +144,43 @@ impl FloorPass {
     }
 }
 
+/// (baseline, measured) times of one iteration, timed one right after the other.
+type Pairs = Vec<(Duration, Duration)>;
+
+/// The medians of the baselines, of the measured times, and of their per-iteration ratios,
+/// in microseconds and times.
+fn paired_medians(pairs: &Pairs) -> (f64, f64, f64) {
+    let micros = |d: &Duration| d.as_secs_f64() * 1e6;
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    (
+        median(pairs.iter().map(|(b, _)| micros(b)).collect()),
+        median(pairs.iter().map(|(_, m)| micros(m)).collect()),
+        median(pairs.iter().map(|(b, m)| micros(m) / micros(b)).collect()),
+    )
+}
+
 /// Prints, for each DeclineOffers cycle, its median time, the median of the floor passes run
 /// just before each timed cycle, and the median of the per-iteration ratios. Criterion times
 /// the floor as a benchmark of its own, minutes away from some of the cycles; on a shared
 /// machine whose speed drifts, the ratio of those two figures moves with the drift (stop 22:
 /// 5.6x and 5.0x for the same cycle in two runs). A floor timed beside each cycle sees the
 /// same machine.
-fn report_paired(paired: &[(usize, usize, usize, Vec<(Duration, Duration)>)]) {
+fn report_paired(paired: &[((usize, usize, usize), Pairs)]) {
     println!("\ndecline_offers paired with a floor pass timed just before each cycle:");
-    for (agents, frameworks, round, pairs) in paired {
+    for ((agents, frameworks, round), pairs) in paired {
         if pairs.is_empty() {
             continue;
         }
-        let micros = |d: &Duration| d.as_secs_f64() * 1e6;
-        let cycle = median(pairs.iter().map(|(_, c)| micros(c)).collect());
-        let floor = median(pairs.iter().map(|(f, _)| micros(f)).collect());
-        let ratio = median(pairs.iter().map(|(f, c)| micros(c) / micros(f)).collect());
+        let (floor, cycle, ratio) = paired_medians(pairs);
         println!(
             "  agents={agents},frameworks={frameworks} round={round}: cycle {cycle:.1} us, \
              floor {floor:.1} us, ratio {ratio:.2}x (median of {} pairs)",
             pairs.len()
         );
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// A DRF sorter over `frameworks` clients at their own paths, measured against the total of
@@ -205,7 +215,7 @@ fn time_decline_round(
     agents: usize,
     round: usize,
     build: impl Fn() -> Allocator,
-    mut floor: Option<(&FloorPass, &mut Vec<(Duration, Duration)>)>,
+    mut floor: Option<(&FloorPass, &mut Pairs)>,
 ) {
     b.iter_custom(|iterations| {
         let mut total = Duration::ZERO;
@@ -266,10 +276,7 @@ fn suppress_offers(c: &mut Criterion) {
     }
     group.finish();
     if !pairs.is_empty() {
-        let micros = |d: &Duration| d.as_secs_f64() * 1e6;
-        let some = median(pairs.iter().map(|(_, s)| micros(s)).collect());
-        let all = median(pairs.iter().map(|(a, _)| micros(a)).collect());
-        let ratio = median(pairs.iter().map(|(a, s)| micros(s) / micros(a)).collect());
+        let (all, some, ratio) = paired_medians(&pairs);
         println!(
             "\nsuppress_offers paired: 99 % suppressed {some:.1} us, all suppressed {all:.1} us, \
              ratio {ratio:.2}x (median of {} pairs)",
