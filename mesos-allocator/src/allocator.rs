@@ -2037,10 +2037,13 @@ fn min_allocatable_ok_for(
     role: usize,
     have: &Quantities,
 ) -> bool {
-    let mins = framework
-        .min_allocatable
-        .get(&role)
-        .unwrap_or(&options.min_allocatable_resources);
+    // Most frameworks set no minimum of their own: no hashing then.
+    let own = if framework.min_allocatable.is_empty() {
+        None
+    } else {
+        framework.min_allocatable.get(&role)
+    };
+    let mins = own.unwrap_or(&options.min_allocatable_resources);
     mins.is_empty() || mins.iter().any(|m| have.contains(m))
 }
 
