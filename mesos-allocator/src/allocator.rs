@@ -1651,8 +1651,9 @@ impl Allocator {
         {
             return;
         }
-        // The (role, framework) the shortcut below found unable to take the agent: the visits
-        // would check it again in the same state and pass it too.
+        // The (role, lowest framework) the shortcut below found unable to take the agent: the
+        // visits would check it again in the same state and pass it too. (When the shortcut
+        // also turned down the second framework, the visits check that one again.)
         let mut passed: Option<(usize, usize)> = None;
         if shortcut && stage == Stage::Everything && free.plain {
             // The common case, decided before the visits below are set up: one role listed,
@@ -1663,7 +1664,7 @@ impl Allocator {
             // One loop rather than two copies of the checks: called twice, the checks were
             // compiled out of line, 40 more instructions per agent.
             let now = cycle.now;
-            let whole_to_lowest = role_sorter
+            let whole_to_one = role_sorter
                 .sole_listed()
                 .map(|client| client as usize)
                 .filter(|&role| {
@@ -1700,7 +1701,7 @@ impl Allocator {
                     }
                     None
                 });
-            if let Some((framework, role)) = whole_to_lowest {
+            if let Some((framework, role)) = whole_to_one {
                 offer_whole(pending, remaining, framework, role, true);
                 #[cfg(test)]
                 {

@@ -15,16 +15,22 @@ const LINE: usize = 64;
 #[inline]
 pub(crate) fn prefetch<T>(value: &T) {
     let start = std::ptr::from_ref(value).cast::<u8>();
-    let size = size_of::<T>();
-    if size == 0 {
-        return;
+    for offset in offsets_touching_every_line(size_of::<T>()) {
+        prefetch_address(start.wrapping_add(offset));
     }
-    // Every line holding a byte of `value`: addresses a line apart from the start, the last
-    // one clipped to the last byte. The count is known when compiled: a straight run of
-    // prefetches, with no loop.
-    for step in 0..=size / LINE {
-        prefetch_address(start.wrapping_add((step * LINE).min(size - 1)));
-    }
+}
+
+/// Offsets into `size` bytes that fall in every cache line the bytes touch, wherever they
+/// start: a line apart from the first byte, the last clipped to the last byte. For a size
+/// known when compiled the count is too, and [`prefetch`] is a straight run of prefetches
+/// (with the line where the bytes start known only when running, [`lines_of`] is a loop).
+fn offsets_touching_every_line(size: usize) -> impl Iterator<Item = usize> {
+    let steps = if size == 0 {
+        0
+    } else {
+        size.div_ceil(LINE) + 1
+    };
+    (0..steps).map(move |step| (step * LINE).min(size - 1))
 }
 
 /// Hints that every cache line of `values` will be read soon.
@@ -88,5 +94,21 @@ mod tests {
         assert_eq!(lines(LINE - 1, 2), vec![0, 1]);
         assert_eq!(lines(8, 2 * LINE), vec![0, 1, 2]);
         assert_eq!(lines(LINE + 8, 32), vec![1]);
+        // Line starts, not just line numbers.
+        assert!(lines_of(base.wrapping_add(8), 2 * LINE).all(|line| line.addr() % LINE == 0));
+    }
+
+    #[test]
+    fn a_values_offsets_reach_every_line_it_touches_wherever_it_starts() {
+        for size in 0..=3 * LINE {
+            for skew in 0..LINE {
+                let reached: std::collections::BTreeSet<usize> = offsets_touching_every_line(size)
+                    .map(|offset| (skew + offset) / LINE)
+                    .collect();
+                let touched: std::collections::BTreeSet<usize> =
+                    (skew..skew + size).map(|byte| byte / LINE).collect();
+                assert_eq!(reached, touched, "size {size}, starting {skew} into a line");
+            }
+        }
     }
 }
