@@ -169,10 +169,10 @@ fn paired_medians(pairs: &Pairs) -> (f64, f64, f64) {
 /// 5.6x and 5.0x for the same cycle in two runs). A floor timed beside each cycle sees the
 /// same machine.
 fn report_paired(paired: &[((usize, usize, usize), Pairs)]) {
-    println!("\ndecline_offers paired with a floor pass timed just before each cycle:");
-    for ((agents, frameworks, round), pairs) in paired {
-        if pairs.is_empty() {
-            continue;
+    let measured = paired.iter().filter(|(_, pairs)| !pairs.is_empty());
+    for (n, ((agents, frameworks, round), pairs)) in measured.enumerate() {
+        if n == 0 {
+            println!("\ndecline_offers paired with a floor pass timed just before each cycle:");
         }
         let (floor, cycle, ratio) = paired_medians(pairs);
         println!(

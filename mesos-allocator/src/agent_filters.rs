@@ -147,11 +147,10 @@ impl AgentFilters {
     /// asked for all together (the first [`PREFETCHED_REFUSALS`], 512 bytes), and only when
     /// the agent holds at least one filter per [`PREFETCH_REFUSALS_ABOVE`] of the `frameworks`
     /// known (filters counted, so several of one framework count several times): then the
-    /// framework asked about often holds one (one agent in eight
-    /// in 1k x 100 DeclineOffers round 10, where waiting for that filter took 12 % of the
-    /// cycle's samples), and otherwise the extra lines only crowd out those the cycle reads
-    /// (10k x 1k round 10, one agent in a hundred: 25 % slower with every agent's filters
-    /// asked for).
+    /// framework asked about often holds one (one agent in eight in 1k x 100 DeclineOffers
+    /// round 10, where waiting for that filter took 12 % of the cycle's samples), and
+    /// otherwise the extra lines only crowd out those the cycle reads (10k x 1k round 10, one
+    /// agent in a hundred: 25 % slower with every agent's filters asked for).
     pub(crate) fn prefetch(&self, frameworks: usize) {
         if self.frameworks.is_empty() {
             return;
