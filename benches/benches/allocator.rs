@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Bencher, BenchmarkId, Criterion, criterion_group};
 use mesos_allocator::Allocator;
 use mesos_allocator::quantities::Quantities;
-use mesos_allocator::sorter::{Sorter, TreeSorter, Visit};
+use mesos_allocator::sorter::{FlatSorter, Sorter, Visit};
 use mesos_benches::allocator::{
     IdStyle, decline_all, decline_offers_cluster, decline_offers_cluster_named,
     decline_offers_free, decline_offers_total, large_and_small_quota_cluster,
@@ -183,10 +183,11 @@ fn report_paired(paired: &[((usize, usize, usize), Pairs)]) {
     }
 }
 
-/// A DRF sorter over `frameworks` clients at their own paths, measured against the total of
-/// `agents` DeclineOffers agents, with its keys built (as after a cycle's first visit).
-fn framework_sorter(agents: usize, frameworks: usize) -> TreeSorter {
-    let mut sorter = TreeSorter::drf();
+/// A DRF sorter over `frameworks` clients at their own paths (the allocator's default framework
+/// sorter), measured against the total of `agents` DeclineOffers agents, with its keys built (as
+/// after a cycle's first visit).
+fn framework_sorter(agents: usize, frameworks: usize) -> FlatSorter {
+    let mut sorter = FlatSorter::drf();
     sorter.set_total(&decline_offers_total(agents));
     for f in 0..frameworks {
         let client = u32::try_from(f).expect("few frameworks");

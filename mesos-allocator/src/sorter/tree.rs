@@ -9,136 +9,32 @@
 //! everyone.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
-
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::children::Children;
-use super::heap::Slotted;
+use super::keys::{ClientLeaves, Key, PathRanks, Ranking, key_of, ordered_bits};
 use super::{ClientId, Sorter, Visit};
 use crate::quantities::Quantities;
 use crate::rng::SplitMix64;
-
-/// A double's bits mapped so that unsigned integer order is [`f64::total_cmp`] order: keys
-/// then compare as plain integers (the B-tree compares a key with up to eleven others per node
-/// on every insert, and `total_cmp` re-derives this mapping at each comparison).
-fn ordered_bits(x: f64) -> u64 {
-    let bits = x.to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | (1 << 63)
-    }
-}
-
-/// Position of a node among its siblings: policy rank, then share, then how many allocations it
-/// has received, then path (Mesos's DRF tie-breaking).
-///
-/// The path enters as its [`PathRanks`] number, so a key is a few plain integers: comparing two
-/// never follows a pointer to a path's text, and making or dropping one touches no reference
-/// count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    /// [`ordered_bits`] of the policy's rank.
-    rank: u64,
-    /// [`ordered_bits`] of the share.
-    share: u64,
-    count: u64,
-    path_rank: u64,
-    node: usize,
-}
-
-impl Slotted for Key {
-    fn slot(&self) -> usize {
-        self.node
-    }
-}
 
 /// The key of node `i` among its siblings, measured against `total`.
 fn key_for(node: &Node, i: usize, total: &Quantities, policy: &Policy) -> Key {
     // A client's leaf sits under its path's node; like Mesos's virtual leaf `a/.` it has
     // weight 1, and the path's weight applies where the path competes with its siblings.
-    let weight = node.weight;
-    let share = node.allocation.dominant_share(total);
-    let (rank, share) = match policy {
-        // Most nodes weigh 1, and a share divided by 1 is the share, exactly: the division
-        // is skipped there, as it would lengthen the chain from one offer to the next
-        // agent's choice (the next lowest client is known only once this key is placed).
-        Policy::Drf | Policy::Random(_) if weight == 1.0 => (0.0, share),
-        Policy::Drf | Policy::Random(_) => (0.0, share / weight),
-        Policy::StrictPriority => (-weight, share),
+    let ranking = match policy {
+        Policy::Drf | Policy::Random(_) => Ranking::Share,
+        Policy::StrictPriority => Ranking::Priority,
     };
-    Key {
-        rank: ordered_bits(rank),
-        share: ordered_bits(share),
-        count: node.count,
-        path_rank: node.path_rank,
-        node: i,
-    }
-}
-
-/// Numbers that order like the paths they stand for: `a < b` as strings exactly when
-/// `rank(a) < rank(b)`. A new path takes a number between its neighbours'; when two neighbours
-/// leave no room, every path is renumbered (spaced evenly again) and the keys are rebuilt.
-#[derive(Debug, Default)]
-struct PathRanks {
-    ranks: BTreeMap<Arc<str>, u64>,
-}
-
-/// Distance between consecutive numbers after a renumbering, and between a path added at
-/// either end and its neighbour: room for 32 insertions into one gap, and for 2^32 paths.
-#[cfg(not(test))]
-const RANK_SPACING: u64 = 1 << 32;
-/// Tiny in tests, so that the property tests run out of room and renumber all the time.
-#[cfg(test)]
-const RANK_SPACING: u64 = 4;
-
-impl PathRanks {
-    /// Numbers `path` (which must be new); `None` when there was no room and every path was
-    /// renumbered, so every node's number must be read again.
-    fn insert(&mut self, path: &Arc<str>) -> Option<u64> {
-        let below = self
-            .ranks
-            .range::<str, _>((Bound::Unbounded, Bound::Excluded(&**path)))
-            .next_back()
-            .map(|(_, &r)| r);
-        let above = self
-            .ranks
-            .range::<str, _>((Bound::Excluded(&**path), Bound::Unbounded))
-            .next()
-            .map(|(_, &r)| r);
-        let rank = match (below, above) {
-            (None, None) => Some(RANK_SPACING),
-            (Some(lo), None) => lo
-                .checked_add(RANK_SPACING)
-                .or_else(|| (u64::MAX - lo >= 2).then(|| lo + (u64::MAX - lo) / 2)),
-            (None, Some(hi)) => hi
-                .checked_sub(RANK_SPACING)
-                .filter(|&r| r > 0)
-                .or_else(|| (hi >= 2).then_some(hi / 2)),
-            (Some(lo), Some(hi)) => (hi - lo >= 2).then(|| lo + (hi - lo) / 2),
-        };
-        self.ranks.insert(path.clone(), rank.unwrap_or(0));
-        if rank.is_none() {
-            let mut next = 0u64;
-            for r in self.ranks.values_mut() {
-                next += RANK_SPACING;
-                *r = next;
-            }
-        }
-        rank
-    }
-
-    fn remove(&mut self, path: &str) {
-        self.ranks.remove(path);
-    }
-
-    /// The number of `path`; 0 for the root's empty path, which is never ranked.
-    fn get(&self, path: &str) -> u64 {
-        self.ranks.get(path).copied().unwrap_or(0)
-    }
+    key_of(
+        ranking,
+        node.weight,
+        &node.allocation,
+        total,
+        node.count,
+        node.path_rank,
+        i,
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -236,54 +132,6 @@ pub struct TreeSorter {
 }
 
 const ROOT: usize = 0;
-
-/// Client ids below this are kept in [`ClientLeaves::dense`].
-const DENSE_CLIENTS: usize = 1 << 20;
-
-/// The leaf node of each client. Client ids are dense handles (see [`ClientId`]), so they index
-/// a vector, which every allocation reads without hashing; an id at or above
-/// [`DENSE_CLIENTS`] goes to a map instead, so a stray large id costs one map entry rather
-/// than a vector that long.
-#[derive(Debug, Default)]
-struct ClientLeaves {
-    /// Leaf by client id; `usize::MAX` where there is no such client.
-    dense: Vec<usize>,
-    sparse: FxHashMap<ClientId, usize>,
-}
-
-impl ClientLeaves {
-    fn get(&self, client: ClientId) -> Option<usize> {
-        let id = client as usize;
-        match self.dense.get(id) {
-            Some(&leaf) => (leaf != usize::MAX).then_some(leaf),
-            None if id < DENSE_CLIENTS => None,
-            None => self.sparse.get(&client).copied(),
-        }
-    }
-
-    fn insert(&mut self, client: ClientId, leaf: usize) {
-        let id = client as usize;
-        if id < DENSE_CLIENTS {
-            if self.dense.len() <= id {
-                self.dense.resize(id + 1, usize::MAX);
-            }
-            self.dense[id] = leaf;
-        } else {
-            self.sparse.insert(client, leaf);
-        }
-    }
-
-    fn remove(&mut self, client: ClientId) -> Option<usize> {
-        let id = client as usize;
-        if id < DENSE_CLIENTS {
-            let slot = self.dense.get_mut(id)?;
-            let leaf = std::mem::replace(slot, usize::MAX);
-            (leaf != usize::MAX).then_some(leaf)
-        } else {
-            self.sparse.remove(&client)
-        }
-    }
-}
 
 impl TreeSorter {
     fn with_policy(policy: Policy) -> TreeSorter {
