@@ -300,6 +300,12 @@ impl Flat {
         );
         slot.key = Some(key);
         slot.stale = false;
+        // Most often the lowest client, now the highest: the ring's move, inlined here.
+        if let Children::Ring(ring) = listed
+            && ring.front_to_back(&old, key)
+        {
+            return;
+        }
         listed.replace(&old, key, positions);
     }
 

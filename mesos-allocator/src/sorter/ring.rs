@@ -81,13 +81,22 @@ impl<K: Ord + Copy> SortedRing<K> {
         }
     }
 
-    /// Replaces `old` by `new`; false when `old` is not here.
-    pub(super) fn replace(&mut self, old: &K, new: K) -> bool {
-        // The DeclineOffers move, checked with two comparisons before any index arithmetic:
-        // the lowest key, now the highest, goes from the front to the back.
+    /// The DeclineOffers move, checked with two comparisons before any index arithmetic: when
+    /// `old` is the lowest key and `new` is above every key, `old` goes from the front and `new`
+    /// to the back. False, with nothing changed, otherwise.
+    #[inline]
+    pub(super) fn front_to_back(&mut self, old: &K, new: K) -> bool {
         if self.keys.front() == Some(old) && self.keys.back().is_some_and(|last| *last < new) {
             self.keys.pop_front();
             self.keys.push_back(new);
+            return true;
+        }
+        false
+    }
+
+    /// Replaces `old` by `new`; false when `old` is not here.
+    pub(super) fn replace(&mut self, old: &K, new: K) -> bool {
+        if self.front_to_back(old, new) {
             return true;
         }
         // The same move for the second key, when the lowest client was passed over (it had
