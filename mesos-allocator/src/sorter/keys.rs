@@ -142,56 +142,97 @@ impl PathRanks {
         self.ranks.remove(path);
     }
 
-    /// The number of `path`; 0 for the root's empty path, which is never ranked.
+    /// The number of `path`; 0 for a path not numbered (the tree's root, which has no siblings).
     pub(super) fn get(&self, path: &str) -> u64 {
         self.ranks.get(path).copied().unwrap_or(0)
     }
 }
 
-/// Client ids below this are kept in [`ClientLeaves::dense`].
+/// Client ids from this one up are never kept in [`ClientLeaves::dense`].
 pub(super) const DENSE_CLIENTS: usize = 1 << 20;
 
-/// The node (or slot) of each client. Client ids are dense handles (see [`ClientId`]), so they index
-/// a vector, which every allocation reads without hashing; an id at or above
-/// [`DENSE_CLIENTS`] goes to a map instead, so a stray large id costs one map entry rather
-/// than a vector that long.
+/// How far past twice its number of clients a sorter's vector may grow for a new id.
+const DENSE_SLACK: usize = 64;
+
+/// The node (or slot) of each client. Client ids are dense handles (see [`ClientId`]), so they
+/// index a vector, which every allocation reads without hashing. The vector grows for a new
+/// id only while it stays within about twice the sorter's number of clients: the allocator
+/// gives each role a framework sorter, and one role's few frameworks may have large ids (the
+/// frameworks of thousands of roles are numbered together), so a vector reaching up to each
+/// id would cost roles times frameworks in memory. Other ids go to a map.
 #[derive(Debug, Default)]
 pub(super) struct ClientLeaves {
-    /// Node by client id; `usize::MAX` where there is no such client.
+    /// Node by client id; `usize::MAX` where there is no such client (or it is in `sparse`).
     pub(super) dense: Vec<usize>,
+    /// Clients in `dense`.
+    dense_count: usize,
     pub(super) sparse: FxHashMap<ClientId, usize>,
 }
 
 impl ClientLeaves {
     pub(super) fn get(&self, client: ClientId) -> Option<usize> {
-        let id = client as usize;
-        match self.dense.get(id) {
-            Some(&leaf) => (leaf != usize::MAX).then_some(leaf),
-            None if id < DENSE_CLIENTS => None,
-            None => self.sparse.get(&client).copied(),
+        match self.dense.get(client as usize) {
+            Some(&leaf) if leaf != usize::MAX => Some(leaf),
+            _ if self.sparse.is_empty() => None,
+            _ => self.sparse.get(&client).copied(),
         }
     }
 
+    /// Records a client that is not here yet.
     pub(super) fn insert(&mut self, client: ClientId, leaf: usize) {
         let id = client as usize;
-        if id < DENSE_CLIENTS {
-            if self.dense.len() <= id {
-                self.dense.resize(id + 1, usize::MAX);
-            }
+        let clients = self.dense_count + self.sparse.len();
+        if id < self.dense.len() {
             self.dense[id] = leaf;
+            self.dense_count += 1;
+        } else if id < DENSE_CLIENTS && id <= 2 * clients + DENSE_SLACK {
+            self.dense.resize(id + 1, usize::MAX);
+            self.dense[id] = leaf;
+            self.dense_count += 1;
         } else {
             self.sparse.insert(client, leaf);
         }
     }
 
     pub(super) fn remove(&mut self, client: ClientId) -> Option<usize> {
-        let id = client as usize;
-        if id < DENSE_CLIENTS {
-            let slot = self.dense.get_mut(id)?;
-            let leaf = std::mem::replace(slot, usize::MAX);
-            (leaf != usize::MAX).then_some(leaf)
-        } else {
-            self.sparse.remove(&client)
+        if let Some(slot) = self.dense.get_mut(client as usize)
+            && *slot != usize::MAX
+        {
+            self.dense_count -= 1;
+            return Some(std::mem::replace(slot, usize::MAX));
         }
+        self.sparse.remove(&client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A few clients with large ids go to the map; many with dense ids to the vector; either
+    /// way each is found, and only once.
+    #[test]
+    fn ids_far_past_the_number_of_clients_go_to_the_map() {
+        let mut leaves = ClientLeaves::default();
+        leaves.insert(3_000, 0);
+        assert!(leaves.dense.is_empty() && leaves.sparse.len() == 1);
+        for id in 0..200 {
+            leaves.insert(id, id as usize + 1);
+        }
+        assert_eq!((leaves.dense.len(), leaves.sparse.len()), (200, 1));
+        assert_eq!(leaves.get(3_000), Some(0));
+        assert_eq!(leaves.get(150), Some(151));
+        assert_eq!(leaves.get(200), None);
+        assert_eq!(leaves.remove(3_000), Some(0));
+        assert_eq!(leaves.remove(3_000), None);
+        assert_eq!(leaves.get(3_000), None);
+        // Far past twice the 200 clients: the map again.
+        leaves.insert(1_000, 7);
+        assert_eq!((leaves.dense.len(), leaves.sparse.len()), (200, 1));
+        assert_eq!(leaves.remove(150), Some(151));
+        assert_eq!(leaves.get(150), None);
+        leaves.insert(150, 9);
+        assert_eq!(leaves.get(150), Some(9));
+        assert_eq!(leaves.get(1_000), Some(7));
     }
 }
