@@ -477,7 +477,7 @@ mod tests {
             6 => (client.clone(), 0..20u32, 0..20u32, 0..3u64)
                 .prop_map(|(c, x, y, n)| Op::Allocated(c, x, y, n)),
             1 => (client, 0..20u32).prop_map(|(c, x)| Op::Unallocated(c, x)),
-            1 => (path, 1..4u8).prop_map(|(p, w)| Op::Weight(p, w)),
+            1 => (path, 0..4u8).prop_map(|(p, w)| Op::Weight(p, w)),
             1 => (50..200u32).prop_map(Op::Total),
         ]
     }
@@ -505,7 +505,10 @@ mod tests {
                 let amount = q(&format!("cpus:{cpus}"));
                 both(&mut |s| s.unallocated(c, &amount));
             }
-            Op::Weight(path, w) => both(&mut |s| s.set_weight(path, f64::from(w))),
+            Op::Weight(path, w) => {
+                let weight = [0.5, 1.0, 2.0, 3.0][usize::from(w)];
+                both(&mut |s| s.set_weight(path, weight));
+            }
             Op::Total(cpus) => {
                 let total = q(&format!("cpus:{cpus};mem:1000"));
                 both(&mut |s| s.set_total(&total));
@@ -544,6 +547,8 @@ mod tests {
             if flat.is_flat() {
                 // After a visit the keys are fresh: the flat sorter knows without a walk.
                 proptest::prop_assert_eq!(flat.first_listed(), expected.first().copied());
+                let second = flat.second_listed();
+                proptest::prop_assert!(second.is_none() || second == expected.get(1).copied());
                 proptest::prop_assert_eq!(
                     flat.sole_listed(),
                     (expected.len() == 1).then(|| expected[0])
@@ -555,6 +560,7 @@ mod tests {
     }
 
     const FLAT_PATHS: [&str; 8] = ["a", "b", "c", "ab", "bb", "ba", "", "c0"];
+    const NESTED_PATHS: [&str; 8] = ["a", "b", "c", "ab", "", "a/x", "b/y/z", "c/a"];
 
     proptest::proptest! {
         #[test]
@@ -579,10 +585,18 @@ mod tests {
         #[test]
         fn a_nested_path_hands_over_to_a_tree_that_orders_the_same(
             ops in proptest::collection::vec(
-                (op(vec!["a", "b", "c", "ab", "a/x", "b/y/z", "c/a"]),
-                 proptest::bool::weighted(0.6)), 1..80),
+                (op(NESTED_PATHS.to_vec()), proptest::bool::weighted(0.6)), 1..80),
         ) {
             same_as_tree(FlatSorter::drf(), TreeSorter::drf(), &ops)?;
+        }
+
+        #[test]
+        fn a_nested_path_hands_over_to_a_strict_priority_tree(
+            ops in proptest::collection::vec(
+                (op(NESTED_PATHS.to_vec()), proptest::bool::weighted(0.6)), 1..80),
+        ) {
+            let flat = FlatSorter::strict_priority();
+            same_as_tree(flat, TreeSorter::strict_priority(), &ops)?;
         }
     }
 

@@ -147,7 +147,8 @@ fn visit_after_first(
     });
 }
 
-/// Builds a sorter from a Mesos sorter name: `drf`, `random`, or `priority`.
+/// Builds a sorter from a Mesos sorter name: `drf`, `random`, or `priority` (also spelled
+/// `strict_priority`).
 pub fn by_name(name: &str, seed: u64) -> Option<Box<dyn Sorter + Send>> {
     match name {
         "drf" => Some(Box::new(FlatSorter::drf())),

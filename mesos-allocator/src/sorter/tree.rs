@@ -1,4 +1,5 @@
-//! The tree sorter behind all three shipped policies.
+//! The tree sorter: any hierarchy of paths, under all three shipped policies (for `drf` and
+//! `priority`, [`super::FlatSorter`] serves until a path is nested, then hands over to one).
 //!
 //! Each `/`-separated path segment is a node; a client is a leaf (named `.`) under the node of
 //! its path, so a role can hold frameworks and have subroles at the same time. Every node keeps
