@@ -147,14 +147,16 @@ impl FloorPass {
 /// (baseline, measured) times of one iteration, timed one right after the other.
 type Pairs = Vec<(Duration, Duration)>;
 
+/// The middle value (the upper one of an even count); `values` must not be empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// The medians of the baselines, of the measured times, and of their per-iteration ratios,
 /// in microseconds and times.
 fn paired_medians(pairs: &Pairs) -> (f64, f64, f64) {
     let micros = |d: &Duration| d.as_secs_f64() * 1e6;
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
     (
         median(pairs.iter().map(|(b, _)| micros(b)).collect()),
         median(pairs.iter().map(|(_, m)| micros(m)).collect()),
@@ -282,8 +284,7 @@ fn suppress_offers(c: &mut Criterion) {
     group.finish();
     if !pairs.is_empty() {
         let (all, some, ratio) = paired_medians(&pairs);
-        drops.sort();
-        let dropped = drops[drops.len() / 2].as_secs_f64() * 1e6;
+        let dropped = median(drops.iter().map(|d| d.as_secs_f64() * 1e6).collect());
         println!(
             "\nsuppress_offers paired: 99 % suppressed {some:.1} us, all suppressed {all:.1} us, \
              ratio {ratio:.2}x (median of {} pairs); dropping the 99 % cycle's offers \

@@ -145,7 +145,23 @@ impl<K: Slotted> Children<K> {
     }
 
     /// Replaces `old` by `new` (same slot); false when `old` is not here.
+    ///
+    /// The DeclineOffers move (a ring's lowest key, now the highest, to the back) is tried here,
+    /// inlined into the sorter's update; every other move goes through the call below. Through
+    /// the call, that move cost 94 instructions per allocation, most of them the calls'.
+    #[inline]
     pub(super) fn replace(&mut self, old: &K, new: K, at: &mut [usize]) -> bool {
+        if let Children::Ring(r) = self
+            && r.front_to_back(old, new)
+        {
+            return true;
+        }
+        self.replace_any(old, new, at)
+    }
+
+    /// [`Children::replace`] for any move.
+    #[inline(never)]
+    fn replace_any(&mut self, old: &K, new: K, at: &mut [usize]) -> bool {
         match self {
             Children::Ring(r) => r.replace(old, new),
             Children::Heap(h) => h.replace(old, new, at),

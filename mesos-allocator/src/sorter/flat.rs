@@ -53,6 +53,22 @@ struct Slot {
     stale: bool,
 }
 
+impl Slot {
+    /// The key of this slot, number `i`, as its allocation stands.
+    #[inline]
+    fn fresh_key(&self, ranking: Ranking, total: &Quantities, i: usize) -> Key {
+        key_of(
+            ranking,
+            self.weight,
+            &self.allocation,
+            total,
+            self.count,
+            self.path_rank,
+            i,
+        )
+    }
+}
+
 #[derive(Debug)]
 struct Flat {
     ranking: Ranking,
@@ -142,16 +158,7 @@ impl Flat {
     }
 
     fn key_of(&self, i: usize) -> Key {
-        let s = self.slot(i);
-        key_of(
-            self.ranking,
-            s.weight,
-            &s.allocation,
-            &self.total,
-            s.count,
-            s.path_rank,
-            i,
-        )
+        self.slot(i).fresh_key(self.ranking, &self.total, i)
     }
 
     fn add(&mut self, client: ClientId, path: &str) {
@@ -289,23 +296,9 @@ impl Flat {
             slot.stale = true;
             return;
         }
-        let key = key_of(
-            *ranking,
-            slot.weight,
-            &slot.allocation,
-            total,
-            slot.count,
-            slot.path_rank,
-            i,
-        );
+        let key = slot.fresh_key(*ranking, total, i);
         slot.key = Some(key);
         slot.stale = false;
-        // Most often the lowest client, now the highest: the ring's move, inlined here.
-        if let Children::Ring(ring) = listed
-            && ring.front_to_back(&old, key)
-        {
-            return;
-        }
         listed.replace(&old, key, positions);
     }
 
