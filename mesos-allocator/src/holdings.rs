@@ -86,7 +86,12 @@ impl Holdings {
         let i = match self.position(key) {
             Some(i) => i,
             None => {
-                self.entries.push((key, Holding::default()));
+                // Made in place rather than pushed, which built it on the stack and copied it
+                // with loads that wait for the stores just made (see the allocator's
+                // `push_default`): 7 % of the samples in `Allocator::allocate` itself at
+                // 10k x 1k, 99 % suppressed, where every offer opens a holding (perf).
+                self.entries
+                    .extend(std::iter::once_with(|| (key, Holding::default())));
                 self.entries.len() - 1
             }
         };

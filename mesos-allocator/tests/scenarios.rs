@@ -593,6 +593,21 @@ fn revocable_resources_only_go_to_capable_frameworks() {
     assert_eq!(describe(&offers), ["oversub@a1(o): cpus{REV}:3"]);
 }
 
+fn guarantee(a: &mut Allocator, role: &str, guarantees: &str) {
+    let quota = Quota {
+        guarantees: Quantities::parse(guarantees).unwrap(),
+        limits: Limits::none(),
+    };
+    a.update_quota(role, quota).unwrap();
+}
+
+fn offered_cpus(offers: &[Offer]) -> Scalar {
+    offers
+        .iter()
+        .filter_map(|o| o.resources.cpus())
+        .fold(Scalar::ZERO, |x, y| x + y)
+}
+
 #[test]
 fn quota_guarantees_are_served_first_and_headroom_is_held_back() {
     let mut a = allocator();
@@ -600,20 +615,10 @@ fn quota_guarantees_are_served_first_and_headroom_is_held_back() {
     for i in 0..4 {
         agent(&mut a, &format!("a{i}"), "cpus:1;mem:128");
     }
-    a.update_quota(
-        "guaranteed",
-        Quota {
-            guarantees: Quantities::parse("cpus:2;mem:256").unwrap(),
-            limits: Limits::none(),
-        },
-    )
-    .unwrap();
+    guarantee(&mut a, "guaranteed", "cpus:2;mem:256");
     // The quota role has no framework yet: its guarantee is still held back from others.
     let offers = a.allocate(secs(0)).offers;
-    let cpus: Scalar = offers
-        .iter()
-        .filter_map(|o| o.resources.cpus())
-        .fold(Scalar::ZERO, |x, y| x + y);
+    let cpus = offered_cpus(&offers);
     assert_eq!(
         cpus,
         Scalar::from_units(2),
@@ -622,12 +627,36 @@ fn quota_guarantees_are_served_first_and_headroom_is_held_back() {
     );
     framework(&mut a, "q", &["guaranteed"]);
     let offers = a.allocate(secs(1)).offers;
-    let cpus: Scalar = offers
-        .iter()
-        .filter_map(|o| o.resources.cpus())
-        .fold(Scalar::ZERO, |x, y| x + y);
+    let cpus = offered_cpus(&offers);
     assert!(offers.iter().all(|o| o.framework.as_str() == "q"));
     assert_eq!(cpus, Scalar::from_units(2));
+}
+
+/// A cycle books a lone role's whole-agent offers when it ends rather than one by one; the next
+/// cycle's headroom must still count them as allocated.
+#[test]
+fn headroom_counts_what_a_lone_role_took_in_an_earlier_cycle() {
+    let mut a = allocator();
+    framework(&mut a, "greedy", &["greedy"]);
+    for i in 0..4 {
+        agent(&mut a, &format!("a{i}"), "cpus:1;mem:128");
+    }
+    let first = a.allocate(secs(0)).offers;
+    assert_eq!(first.len(), 4, "{:?}", describe(&first));
+    // The offers are kept; a guarantee of 2 cpus appears, for a role with no framework yet, and
+    // 4 more agents.
+    guarantee(&mut a, "guaranteed", "cpus:2;mem:256");
+    for i in 4..8 {
+        agent(&mut a, &format!("a{i}"), "cpus:1;mem:128");
+    }
+    // Unallocated: 4 cpus, of which 2 are held back for the guarantee.
+    let second = a.allocate(secs(1)).offers;
+    assert_eq!(
+        offered_cpus(&second),
+        Scalar::from_units(2),
+        "{:?}",
+        describe(&second)
+    );
 }
 
 #[test]
