@@ -227,6 +227,11 @@ struct FreeSummary {
     /// Every free resource is unreserved, unshared and not revocable: any framework can take
     /// all of them.
     plain: bool,
+    /// `quantities` hold one of `--min_allocatable_resources` (or that list is empty): what a
+    /// framework without minimums of its own checks for every agent it is about to be offered,
+    /// worked out here, when the bag changes, rather than in the cycle for each offer. Not
+    /// meaningful for an empty bag, which the cycle passes over first.
+    meets_default_minimum: bool,
 }
 
 impl FreeSummary {
@@ -235,17 +240,21 @@ impl FreeSummary {
         quantities: Quantities::new(),
         reserved: false,
         plain: true,
+        meets_default_minimum: false,
     };
 
-    fn of(free: &Resources) -> FreeSummary {
+    /// The summary of `free`, given the default minimums an offer must meet.
+    fn of(free: &Resources, minimums: &[Quantities]) -> FreeSummary {
         let mut reserved = false;
         let mut plain = true;
         for r in free.iter() {
             reserved |= r.is_reserved();
             plain &= !r.is_reserved() && !r.shared && !r.revocable;
         }
+        let quantities = Quantities::of(free);
         FreeSummary {
-            quantities: Quantities::of(free),
+            meets_default_minimum: meets_minimum(minimums, &quantities),
+            quantities,
             reserved,
             plain,
         }
@@ -276,15 +285,15 @@ struct AgentState {
 
 impl AgentState {
     /// Brings the summary, and the spare handle an offer of the whole bag takes, up to date
-    /// with `available`.
-    fn refresh_free(&mut self) {
+    /// with `available` (`minimums`: the allocator's default minimum offers).
+    fn refresh_free(&mut self, minimums: &[Quantities]) {
         if self.available.is_empty() {
             // The common case, after a whole-agent offer: no walk, and no spare to make (an
             // empty bag's spare is empty).
             self.free = FreeSummary::NOTHING;
             return;
         }
-        self.free = FreeSummary::of(&self.available);
+        self.free = FreeSummary::of(&self.available, minimums);
         self.available.make_spare();
     }
 
@@ -594,6 +603,17 @@ impl Allocator {
         self.agents[i].as_mut().expect("live agent")
     }
 
+    /// [`AgentState::refresh_free`] for agent `i`.
+    fn refresh_free(&mut self, i: usize) {
+        let Allocator {
+            agents, options, ..
+        } = self;
+        agents[i]
+            .as_mut()
+            .expect("live agent")
+            .refresh_free(&options.min_allocatable_resources);
+    }
+
     // ----- frameworks -----
 
     /// Adds a framework with what it already uses on each agent (after a master failover).
@@ -873,7 +893,7 @@ impl Allocator {
         self.agent_active.push(true);
         self.agents.push(Some(AgentState {
             id: id.clone(),
-            free: FreeSummary::of(&config.total),
+            free: FreeSummary::of(&config.total, &self.options.min_allocatable_resources),
             available: FreeBag::new(config.total.clone()),
             total: config.total,
             by_framework: Holdings::default(),
@@ -944,8 +964,8 @@ impl Allocator {
         let agent = self.agent_state_mut(index);
         agent.has_gpu = total.gpus().is_some_and(|g| !g.is_zero());
         *agent.available.edit() = &total - &agent.allocated().non_shared();
-        agent.refresh_free();
         agent.total = total;
+        self.refresh_free(index);
         Ok(())
     }
 
@@ -1111,7 +1131,7 @@ impl Allocator {
         let state = self.agent_state_mut(agent);
         // Shared resources stay available however many hold them (see `AgentState`).
         *state.available.edit() -= &taken.non_shared();
-        state.refresh_free();
+        self.refresh_free(agent);
         Ok(())
     }
 
@@ -1151,7 +1171,7 @@ impl Allocator {
                 }
             }
         }
-        self.agent_state_mut(agent).refresh_free();
+        self.refresh_free(agent);
         Ok(())
     }
 
@@ -1285,8 +1305,8 @@ impl Allocator {
         let available = state.available.edit();
         *available -= &from;
         *available += &to_unallocated;
-        state.refresh_free();
         state.has_gpu = state.total.gpus().is_some_and(|g| !g.is_zero());
+        self.refresh_free(a);
         self.track_allocation(a, f, to)
     }
 
@@ -1507,7 +1527,7 @@ impl Allocator {
                     offer.role = self.roles[role].name.clone();
                     offer.resources = resources;
                 }
-                self.agent_state_mut(agent).refresh_free();
+                self.refresh_free(agent);
             }
         }
         self.in_cycle = false;
@@ -1696,19 +1716,18 @@ impl Allocator {
                     // a walk (the visits would ask it next, in the same state).
                     for next in [true, false] {
                         let fstate = frameworks[framework].as_ref()?;
-                        let takes_it =
-                            min_allocatable_ok_for(options, fstate, role, &free.quantities)
-                                && capable_of_agent(options, &fstate.capabilities, &traits)
-                                && !is_filtered(
-                                    fstate,
-                                    framework,
-                                    &roles[role].name,
-                                    role,
-                                    &traits,
-                                    filters,
-                                    remaining,
-                                    now,
-                                );
+                        let takes_it = min_allocatable_ok_for_free(options, fstate, role, free)
+                            && capable_of_agent(options, &fstate.capabilities, &traits)
+                            && !is_filtered(
+                                fstate,
+                                framework,
+                                &roles[role].name,
+                                role,
+                                &traits,
+                                filters,
+                                remaining,
+                                now,
+                            );
                         if takes_it {
                             return Some((framework, role));
                         }
@@ -1787,7 +1806,7 @@ impl Allocator {
                 // plain resources, as summarised before any offer here.
                 let whole_and_plain = untouched && free.plain;
                 let enough = if whole_and_plain {
-                    min_allocatable_ok_for(options, fstate, role, &free.quantities)
+                    min_allocatable_ok_for_free(options, fstate, role, free)
                 } else {
                     min_allocatable_ok(options, fstate, role, available)
                 };
@@ -2071,6 +2090,21 @@ fn min_allocatable_ok(
     min_allocatable_ok_for(options, framework, role, &scalars(offer))
 }
 
+/// [`min_allocatable_ok_for`] on an agent's whole free bag, as its summary describes it.
+#[inline(always)]
+fn min_allocatable_ok_for_free(
+    options: &AllocatorOptions,
+    framework: &FrameworkState,
+    role: usize,
+    free: &FreeSummary,
+) -> bool {
+    if framework.min_allocatable.is_empty() {
+        free.meets_default_minimum
+    } else {
+        min_allocatable_ok_for(options, framework, role, &free.quantities)
+    }
+}
+
 /// [`min_allocatable_ok`] on the scalar quantities of a non-empty offer.
 fn min_allocatable_ok_for(
     options: &AllocatorOptions,
@@ -2084,8 +2118,12 @@ fn min_allocatable_ok_for(
     } else {
         framework.min_allocatable.get(&role)
     };
-    let mins = own.unwrap_or(&options.min_allocatable_resources);
-    mins.is_empty() || mins.iter().any(|m| have.contains(m))
+    meets_minimum(own.unwrap_or(&options.min_allocatable_resources), have)
+}
+
+/// Whether `have` holds one of `minimums` (anything does when there are none).
+fn meets_minimum(minimums: &[Quantities], have: &Quantities) -> bool {
+    minimums.is_empty() || minimums.iter().any(|m| have.contains(m))
 }
 
 /// Implicit filters (agent capabilities) and the framework's decline filters.

@@ -548,6 +548,35 @@ fn leftovers_below_min_allocatable_are_not_offered() {
     assert_eq!(a.allocate(secs(1)).offers.len(), 1);
 }
 
+/// A framework's own minimum for a role (its `offer_filters`) replaces the default one there,
+/// and only there.
+#[test]
+fn a_framework_minimum_replaces_the_default_for_its_role_only() {
+    let mut a = allocator();
+    agent(&mut a, "small", "cpus:2;mem:1024");
+    agent(&mut a, "tiny", "cpus:0.005;mem:16");
+    let config = FrameworkConfig {
+        roles: vec!["big".into(), "other".into()],
+        min_allocatable: [(
+            "big".to_string(),
+            vec![Quantities::parse("cpus:4").unwrap()],
+        )]
+        .into(),
+        ..Default::default()
+    };
+    a.add_framework(FrameworkId::new("picky"), config, &[], true)
+        .unwrap();
+    let offers = a.allocate(secs(0)).offers;
+    assert_eq!(
+        describe(&offers),
+        ["picky@small(other): cpus:2; mem:1024"],
+        "small is below role big's own minimum and meets the default one; tiny meets neither"
+    );
+    agent(&mut a, "large", "cpus:8;mem:1024");
+    let offers = a.allocate(secs(1)).offers;
+    assert_eq!(describe(&offers), ["picky@large(big): cpus:8; mem:1024"]);
+}
+
 #[test]
 fn gpu_agents_are_kept_for_gpu_capable_frameworks() {
     let mut a = allocator();
