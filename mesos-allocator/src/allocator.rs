@@ -1039,6 +1039,7 @@ impl Allocator {
     /// allocations) leaves it as the single updates would. The role's unreserved total waits
     /// with it for allocations that are all unreserved (the sum is the same), since the cycle
     /// reads it only before its first offer.
+    #[inline(always)]
     fn account_quantities(
         &mut self,
         role: usize,
@@ -1123,10 +1124,7 @@ impl Allocator {
             self.account(r, framework, &part, true);
             taken += &part;
             let key = HoldingKey { framework, role: r };
-            self.agent_state_mut(agent)
-                .by_framework
-                .entry(key)
-                .push(part);
+            self.agent_state_mut(agent).by_framework.add(key, part);
         }
         let state = self.agent_state_mut(agent);
         // Shared resources stay available however many hold them (see `AgentState`).
@@ -1635,10 +1633,10 @@ impl Allocator {
         } else {
             self.account(role, framework, &resources, true);
         }
-        self.agent_state_mut(agent)
-            .by_framework
-            .entry(HoldingKey { framework, role })
-            .push(books_handle.unwrap_or_else(|| resources.clone()));
+        self.agent_state_mut(agent).by_framework.add(
+            HoldingKey { framework, role },
+            books_handle.unwrap_or_else(|| resources.clone()),
+        );
         resources
     }
 
@@ -2128,6 +2126,7 @@ fn meets_minimum(minimums: &[Quantities], have: &Quantities) -> bool {
 
 /// Implicit filters (agent capabilities) and the framework's decline filters.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn is_filtered(
     framework: &FrameworkState,
     framework_index: usize,

@@ -81,21 +81,19 @@ impl Holdings {
         self.position(key).map(|i| &mut self.entries[i].1)
     }
 
-    /// The holding under `key`, created empty when there is none.
-    pub(crate) fn entry(&mut self, key: HoldingKey) -> &mut Holding {
-        let i = match self.position(key) {
-            Some(i) => i,
-            None => {
-                // Made in place rather than pushed, which built it on the stack and copied it
-                // with loads that wait for the stores just made (see the allocator's
-                // `push_default`): 7 % of the samples in `Allocator::allocate` itself at
-                // 10k x 1k, 99 % suppressed, where every offer opens a holding (perf).
-                self.entries
-                    .extend(std::iter::once_with(|| (key, Holding::default())));
-                self.entries.len() - 1
-            }
-        };
-        &mut self.entries[i].1
+    /// Adds `resources` to the holding under `key`, which is created when there is none.
+    pub(crate) fn add(&mut self, key: HoldingKey, resources: Resources) {
+        match self.position(key) {
+            Some(i) => self.entries[i].1.push(resources),
+            // The new holding is made with its first part: no empty holding to fill in after.
+            None => self.entries.push((
+                key,
+                Holding {
+                    merged: resources,
+                    unmerged: Vec::new(),
+                },
+            )),
+        }
     }
 
     pub(crate) fn remove(&mut self, key: HoldingKey) -> Option<Holding> {
@@ -146,10 +144,10 @@ mod tests {
     fn holdings_keep_entries_per_framework_and_role_beyond_the_inline_ones() {
         let mut h = Holdings::default();
         for f in [7, 3, 9] {
-            h.entry(key(f, 0)).push(r("cpus:1"));
+            h.add(key(f, 0), r("cpus:1"));
         }
-        h.entry(key(3, 0)).push(r("cpus:2;mem:10"));
-        h.entry(key(3, 1)).push(r("cpus:5"));
+        h.add(key(3, 0), r("cpus:2;mem:10"));
+        h.add(key(3, 1), r("cpus:5"));
         assert_eq!(h.frameworks(), vec![3, 7, 9]);
         let of_3: Vec<(usize, Resources)> =
             h.of_framework(3).map(|(role, h)| (role, h.sum())).collect();
@@ -170,7 +168,7 @@ mod tests {
     fn removing_an_entry_keeps_the_order_of_the_rest() {
         let mut h = Holdings::default();
         for f in [1, 2, 3, 4] {
-            h.entry(key(f, 0)).push(r("cpus:1"));
+            h.add(key(f, 0), r("cpus:1"));
         }
         let order = |h: &Holdings| h.iter().map(|(k, _)| k.framework).collect::<Vec<_>>();
         assert_eq!(h.remove(key(1, 0)).map(|h| h.sum()), Some(r("cpus:1")));
@@ -179,7 +177,7 @@ mod tests {
         assert_eq!(h.remove(key(2, 0)).map(|h| h.sum()), Some(r("cpus:1")));
         assert_eq!(order(&h), vec![3]);
         // A framework holding here after removals starts from an empty holding.
-        h.entry(key(5, 1)).push(r("mem:8"));
+        h.add(key(5, 1), r("mem:8"));
         assert_eq!(order(&h), vec![3, 5]);
         assert_eq!(h.get_mut(key(5, 1)).map(|h| h.sum()), Some(r("mem:8")));
         assert_eq!(
