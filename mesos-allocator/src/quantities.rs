@@ -192,14 +192,22 @@ impl Quantities {
             *sum = mine.wrapping_add(*theirs);
         }
         if sums.iter().fold(0, |any, s| any | s) < 0 {
-            for (mine, theirs) in self.known.iter_mut().zip(other.known) {
-                *mine = mine.saturating_add(theirs);
-            }
+            self.add_known_saturating(other);
         } else {
             self.known = sums;
         }
         if !other.other.is_empty() {
             self.add_others(other);
+        }
+    }
+
+    /// [`Quantities::add`]'s fixed slots when a sum overflows, apart so that the common case
+    /// carries no code for it.
+    #[cold]
+    #[inline(never)]
+    fn add_known_saturating(&mut self, other: &Quantities) {
+        for (mine, theirs) in self.known.iter_mut().zip(other.known) {
+            *mine = mine.saturating_add(theirs);
         }
     }
 

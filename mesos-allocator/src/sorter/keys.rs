@@ -170,12 +170,21 @@ pub(super) struct ClientLeaves {
 }
 
 impl ClientLeaves {
+    #[inline]
     pub(super) fn get(&self, client: ClientId) -> Option<usize> {
         match self.dense.get(client as usize) {
             Some(&leaf) if leaf != usize::MAX => Some(leaf),
             _ if self.sparse.is_empty() => None,
-            _ => self.sparse.get(&client).copied(),
+            _ => self.get_sparse(client),
         }
+    }
+
+    /// [`ClientLeaves::get`] for ids outside the vector, apart so that the hash probe does not
+    /// crowd the sorters' per-allocation updates, which inline `get`.
+    #[cold]
+    #[inline(never)]
+    fn get_sparse(&self, client: ClientId) -> Option<usize> {
+        self.sparse.get(&client).copied()
     }
 
     /// Records a client that is not here yet.
