@@ -2156,6 +2156,10 @@ fn capable_of_agent(
     caps: &FrameworkCapabilities,
     agent: &AgentTraits,
 ) -> bool {
+    // Most agents are neither: one test then, before the framework's capabilities are read.
+    if !(agent.has_gpu || agent.remote) {
+        return true;
+    }
     !(options.filter_gpu_resources && !caps.gpu_resources && agent.has_gpu)
         && (caps.region_aware || !agent.remote)
 }

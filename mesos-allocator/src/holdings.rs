@@ -82,6 +82,7 @@ impl Holdings {
     }
 
     /// Adds `resources` to the holding under `key`, which is created when there is none.
+    #[inline(always)]
     pub(crate) fn add(&mut self, key: HoldingKey, resources: Resources) {
         match self.position(key) {
             Some(i) => self.entries[i].1.push(resources),

@@ -595,6 +595,36 @@ fn gpu_agents_are_kept_for_gpu_capable_frameworks() {
 }
 
 #[test]
+fn agents_in_other_regions_are_kept_for_region_aware_frameworks() {
+    let mut a = allocator();
+    a.add_agent(
+        AgentId::new("far"),
+        AgentConfig {
+            total: res("cpus:4;mem:1024"),
+            remote_region: Some("eu-west".into()),
+            ..Default::default()
+        },
+        &[],
+    )
+    .unwrap();
+    agent(&mut a, "near", "cpus:2;mem:512");
+    framework(&mut a, "local", &["r"]);
+    assert_eq!(
+        describe(&a.allocate(secs(0)).offers),
+        ["local@near(r): cpus:2; mem:512"]
+    );
+    let caps = FrameworkCapabilities {
+        region_aware: true,
+        ..Default::default()
+    };
+    framework_with(&mut a, "global", &["r"], caps);
+    assert_eq!(
+        describe(&a.allocate(secs(1)).offers),
+        ["global@far(r): cpus:4; mem:1024"]
+    );
+}
+
+#[test]
 fn revocable_resources_only_go_to_capable_frameworks() {
     let mut a = allocator();
     let mut total = res("cpus:1;mem:128");
