@@ -235,7 +235,8 @@ struct FreeSummary {
 }
 
 impl FreeSummary {
-    /// The summary of no resources, as [`FreeSummary::of`] gives it.
+    /// The summary of no resources, as [`FreeSummary::of`] gives it (but for
+    /// `meets_default_minimum`, which is not meaningful for an empty bag).
     const NOTHING: FreeSummary = FreeSummary {
         quantities: Quantities::new(),
         reserved: false,
@@ -335,7 +336,10 @@ struct RoleState {
     quota: Quota,
     /// Reservations to exactly this role on all agents (scalars).
     reserved: Quantities,
-    /// Allocated unreserved non-revocable scalars of exactly this role.
+    /// Allocated unreserved non-revocable scalars of exactly this role. During a cycle it
+    /// lags for the role sorter's only listed role, whose whole-agent offers are added when
+    /// the cycle ends ([`Allocator::record_deferred`]); it is read only before a cycle's
+    /// first offer.
     allocated_unreserved: Quantities,
     /// Allocated reserved scalars of exactly this role.
     allocated_reserved: Quantities,
@@ -375,8 +379,9 @@ pub struct Allocator {
     live_filters: usize,
     /// Within [`Allocator::allocate`].
     in_cycle: bool,
-    /// The current cycle's allocations to the role sorter's only listed role, recorded with
-    /// one call when the cycle ends (see [`Allocator::account_quantities`]).
+    /// The current cycle's allocations to the role sorter's only listed role, told to the role
+    /// sorter with one call when the cycle ends, and its whole-agent offers' sum added to the
+    /// role's unreserved total then (see [`Allocator::account_quantities`]).
     deferred_role_allocation: Option<DeferredAllocation>,
     /// Whether [`Allocator::allocate_agent`] may decide a whole-agent offer before its visits;
     /// tests turn it off to check that the visits decide the same.
@@ -387,12 +392,13 @@ pub struct Allocator {
     shortcut_hits: usize,
 }
 
-/// Allocations to one role, summed, not yet told to the role sorter (nor, for those all
-/// unreserved, to the role's unreserved total).
+/// Allocations to one role, summed, not yet told to the role sorter (nor, for whole-agent
+/// offers, to the role's unreserved total).
 #[derive(Debug)]
 struct DeferredAllocation {
     client: ClientId,
-    /// Allocations whose scalars are all unreserved and non-revocable.
+    /// Allocations booked as all unreserved and non-revocable (`unreserved: None` in
+    /// [`Allocator::account_quantities`]: whole plain agents).
     all_unreserved: Quantities,
     /// The others (their unreserved parts are booked as they are made).
     rest: Quantities,
@@ -1036,9 +1042,9 @@ impl Allocator {
     /// told to the role sorter, which learns the sum from [`Allocator::record_deferred`] when
     /// the cycle ends: with one role listed there is no order among roles to keep, so the
     /// role sorter is not asked for one until then, and the sum (amounts and number of
-    /// allocations) leaves it as the single updates would. The role's unreserved total waits
-    /// with it for allocations that are all unreserved (the sum is the same), since the cycle
-    /// reads it only before its first offer.
+    /// allocations) leaves it as the single updates would. For allocations passed with
+    /// `unreserved: None` the role's unreserved total waits with it (the sum is the same),
+    /// since the cycle reads that total only before its first offer.
     #[inline(always)]
     fn account_quantities(
         &mut self,
@@ -1386,6 +1392,10 @@ impl Allocator {
     /// every role, the roles with a quota whose consumption grows when it is offered something
     /// (itself and its ancestors).
     fn quota_consumption(&self) -> (Vec<Option<Quantities>>, Vec<Vec<usize>>) {
+        debug_assert!(
+            self.deferred_role_allocation.is_none(),
+            "a role's unreserved total is read while a cycle's allocations to it are pending"
+        );
         let mut consumed: Vec<Option<Quantities>> = self
             .roles
             .iter()
@@ -1544,15 +1554,17 @@ impl Allocator {
     }
 
     /// Tells the role sorter the allocations of the cycle summed by
-    /// [`Allocator::account_quantities`].
+    /// [`Allocator::account_quantities`], and adds the whole-agent offers among them to the
+    /// role's unreserved total.
     fn record_deferred(&mut self) {
-        if let Some(mut deferred) = self.deferred_role_allocation.take() {
+        if let Some(deferred) = self.deferred_role_allocation.take() {
             self.roles[deferred.client as usize]
                 .allocated_unreserved
                 .add(&deferred.all_unreserved);
-            deferred.rest.add(&deferred.all_unreserved);
+            let mut sum = deferred.rest;
+            sum.add(&deferred.all_unreserved);
             self.role_sorter
-                .allocated_times(deferred.client, &deferred.rest, deferred.times);
+                .allocated_times(deferred.client, &sum, deferred.times);
         }
     }
 

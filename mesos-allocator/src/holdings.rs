@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 ///
 /// Offers are appended as they are made and merged into one bag only when the holding is next
 /// read, so that the allocation loop does no bag merging.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Holding {
     merged: Resources,
     unmerged: Vec<Resources>,

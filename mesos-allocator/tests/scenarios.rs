@@ -548,15 +548,10 @@ fn leftovers_below_min_allocatable_are_not_offered() {
     assert_eq!(a.allocate(secs(1)).offers.len(), 1);
 }
 
-/// A framework's own minimum for a role (its `offer_filters`) replaces the default one there,
-/// and only there.
-#[test]
-fn a_framework_minimum_replaces_the_default_for_its_role_only() {
-    let mut a = allocator();
-    agent(&mut a, "small", "cpus:2;mem:1024");
-    agent(&mut a, "tiny", "cpus:0.005;mem:16");
+/// Framework `picky` in `roles`, with a minimum offer of its own for role `big`: cpus:4.
+fn picky_framework(a: &mut Allocator, roles: &[&str]) {
     let config = FrameworkConfig {
-        roles: vec!["big".into(), "other".into()],
+        roles: roles.iter().map(|r| r.to_string()).collect(),
         min_allocatable: [(
             "big".to_string(),
             vec![Quantities::parse("cpus:4").unwrap()],
@@ -566,6 +561,18 @@ fn a_framework_minimum_replaces_the_default_for_its_role_only() {
     };
     a.add_framework(FrameworkId::new("picky"), config, &[], true)
         .unwrap();
+}
+
+/// A framework's own minimum for a role (its `offer_filters`) replaces the default one there,
+/// and only there.
+#[test]
+fn a_framework_minimum_replaces_the_default_for_its_role_only() {
+    let mut a = allocator();
+    agent(&mut a, "small", "cpus:2;mem:1024");
+    agent(&mut a, "tiny", "cpus:0.005;mem:16");
+    picky_framework(&mut a, &["big", "other"]);
+    // Both roles have nothing yet: big comes first (ties go by name), so small is checked
+    // against big's minimum before other takes it.
     let offers = a.allocate(secs(0)).offers;
     assert_eq!(
         describe(&offers),
@@ -575,6 +582,25 @@ fn a_framework_minimum_replaces_the_default_for_its_role_only() {
     agent(&mut a, "large", "cpus:8;mem:1024");
     let offers = a.allocate(secs(1)).offers;
     assert_eq!(describe(&offers), ["picky@large(big): cpus:8; mem:1024"]);
+}
+
+/// The same with one role, where the cycle decides whole agents before its general visits.
+#[test]
+fn a_framework_minimum_holds_for_a_lone_role() {
+    let mut a = allocator();
+    agent(&mut a, "small", "cpus:2;mem:1024");
+    picky_framework(&mut a, &["big"]);
+    // Two cycles: the first lists the role as it settles the sorters, the second takes the
+    // whole-agent shortcut.
+    for t in 0..2 {
+        let offers = a.allocate(secs(t)).offers;
+        assert!(offers.is_empty(), "cycle {t}: {:?}", describe(&offers));
+    }
+    agent(&mut a, "large", "cpus:8;mem:1024");
+    assert_eq!(
+        describe(&a.allocate(secs(2)).offers),
+        ["picky@large(big): cpus:8; mem:1024"]
+    );
 }
 
 #[test]

@@ -180,8 +180,9 @@ impl ClientLeaves {
     }
 
     /// [`ClientLeaves::get`] for ids outside the vector, apart so that the hash probe does not
-    /// crowd the sorters' per-allocation updates, which inline `get`.
-    #[cold]
+    /// crowd the sorters' per-allocation updates, which inline `get`. Not rare in every
+    /// cluster: with many roles of few frameworks each, most framework sorters keep their
+    /// clients here (LargeAndSmallQuota), and pay a call on top of the probe.
     #[inline(never)]
     fn get_sparse(&self, client: ClientId) -> Option<usize> {
         self.sparse.get(&client).copied()
