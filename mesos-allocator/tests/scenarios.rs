@@ -23,15 +23,18 @@ fn allocator() -> Allocator {
 }
 
 fn agent(a: &mut Allocator, id: &str, total: &str) {
-    a.add_agent(
-        AgentId::new(id),
+    agent_with(
+        a,
+        id,
         AgentConfig {
             total: res(total),
             ..Default::default()
         },
-        &[],
-    )
-    .unwrap();
+    );
+}
+
+fn agent_with(a: &mut Allocator, id: &str, config: AgentConfig) {
+    a.add_agent(AgentId::new(id), config, &[]).unwrap();
 }
 
 fn framework(a: &mut Allocator, id: &str, roles: &[&str]) {
@@ -623,16 +626,15 @@ fn gpu_agents_are_kept_for_gpu_capable_frameworks() {
 #[test]
 fn agents_in_other_regions_are_kept_for_region_aware_frameworks() {
     let mut a = allocator();
-    a.add_agent(
-        AgentId::new("far"),
+    agent_with(
+        &mut a,
+        "far",
         AgentConfig {
             total: res("cpus:4;mem:1024"),
             remote_region: Some("eu-west".into()),
             ..Default::default()
         },
-        &[],
-    )
-    .unwrap();
+    );
     agent(&mut a, "near", "cpus:2;mem:512");
     framework(&mut a, "local", &["r"]);
     assert_eq!(
@@ -657,15 +659,14 @@ fn revocable_resources_only_go_to_capable_frameworks() {
     let mut extra = mesos_core::resources::Resource::scalar("cpus", 3.0);
     extra.revocable = true;
     total += &extra;
-    a.add_agent(
-        AgentId::new("a1"),
+    agent_with(
+        &mut a,
+        "a1",
         AgentConfig {
             total,
             ..Default::default()
         },
-        &[],
-    )
-    .unwrap();
+    );
     framework(&mut a, "plain", &["r"]);
     let offers = a.allocate(secs(0)).offers;
     assert_eq!(describe(&offers), ["plain@a1(r): cpus:1; mem:128"]);
